@@ -1,0 +1,313 @@
+//! Delivery history and the likely-to-fail score.
+//!
+//! The seed's rules, and how they become a number:
+//! - Only attempts that say something about the number count: a technical
+//!   failure is the provider's fault and a pending message has no outcome yet.
+//! - Attempts are ordered by time, never by the order they arrived in. At the
+//!   same second a failure counts as later than a delivery, so the verdict
+//!   does not depend on input order.
+//! - If the last attempt that counts failed, the number is likely to fail and
+//!   its chance of success is at most 0.10 (">90% chance it fails again").
+//! - If it was delivered, the number is good until it fails again: at least 0.50.
+//! - Within each band the chance is a Beta-Bernoulli estimate: the prior from
+//!   the rules plus the evidence, each attempt weighted by its kind (a
+//!   permanent failure counts `permanent_failure_factor` times a temporary
+//!   one) and by its age (halving every `half_life_days`). So the more a
+//!   number failed, the lower its chance, and one more failure anywhere in
+//!   its history never raises it.
+
+use crate::rules::ScoringRules;
+
+/// The chance after a failure is this times the estimate: at most 0.10.
+pub const AFTER_FAILURE_MAX: f64 = 0.10;
+/// The chance after a delivery is at least this.
+pub const AFTER_DELIVERY_MIN: f64 = 0.50;
+
+/// How one delivery attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// The handset confirmed delivery.
+    Delivered,
+    /// Sent, sending or pending: no evidence yet.
+    Pending,
+    /// The provider's own fault: no evidence against the number.
+    TechnicalFailure,
+    /// Failed, cause unknown.
+    Failed,
+    /// Phone off, out of signal, memory full, or expired.
+    TemporaryFailure,
+    /// The number does not exist, is invalid or cannot take SMS.
+    PermanentFailure,
+}
+
+impl Outcome {
+    fn counts(self) -> bool {
+        !matches!(self, Outcome::Pending | Outcome::TechnicalFailure)
+    }
+
+    fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Outcome::Failed | Outcome::TemporaryFailure | Outcome::PermanentFailure
+        )
+    }
+}
+
+/// One message sent to a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// Seconds since the Unix epoch, UTC.
+    pub sent_at: i64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// What a number's history says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Score {
+    /// The chance the next message is delivered.
+    pub success_probability: f64,
+    /// Whether the last attempt that counts failed.
+    pub likely_to_fail: bool,
+    /// Attempts that count.
+    pub counted: u32,
+    /// Of those, how many failed.
+    pub failed: u32,
+}
+
+/// Scores a number's history at time `now`. The attempts may come in any order.
+pub fn score(attempts: &[Attempt], now: i64, rules: &ScoringRules) -> Score {
+    let prior = rules.prior.0;
+    let alpha = prior * rules.prior_weight.0;
+    let beta = (1.0 - prior) * rules.prior_weight.0;
+    // Sorted, so the sums (and so the bits) do not depend on input order; at
+    // the same second a failure sorts after a delivery (`Outcome`'s order).
+    let mut counted_attempts: Vec<Attempt> =
+        attempts.iter().filter(|a| a.outcome.counts()).copied().collect();
+    counted_attempts.sort_unstable_by_key(|a| (a.sent_at, a.outcome));
+    let mut delivered_weight = 0.0;
+    let mut failed_weight = 0.0;
+    let mut failed = 0u32;
+    for a in &counted_attempts {
+        let decay = decay(now.saturating_sub(a.sent_at), rules.half_life_days.0);
+        match a.outcome {
+            Outcome::Delivered => delivered_weight += decay,
+            Outcome::PermanentFailure => {
+                failed_weight += decay * rules.failure_weight.0 * rules.permanent_failure_factor.0
+            }
+            _ => failed_weight += decay * rules.failure_weight.0,
+        }
+        failed += u32::from(a.outcome.is_failure());
+    }
+    let counted = u32::try_from(counted_attempts.len()).unwrap_or(u32::MAX);
+    let Some(last) = counted_attempts.last() else {
+        return Score {
+            success_probability: prior,
+            likely_to_fail: false,
+            counted,
+            failed,
+        };
+    };
+    let estimate = (alpha + delivered_weight) / (alpha + beta + delivered_weight + failed_weight);
+    let last_failed = last.outcome.is_failure();
+    let success_probability = if last_failed {
+        AFTER_FAILURE_MAX * estimate
+    } else {
+        AFTER_DELIVERY_MIN + (1.0 - AFTER_DELIVERY_MIN) * estimate
+    };
+    Score {
+        success_probability,
+        likely_to_fail: last_failed,
+        counted,
+        failed,
+    }
+}
+
+/// The weight of evidence `age` seconds old: 1 when new, halving every
+/// `half_life_days`. Uses `libm` so the component and native builds give the
+/// same bits.
+fn decay(age_seconds: i64, half_life_days: f64) -> f64 {
+    if half_life_days == 0.0 || age_seconds <= 0 {
+        return 1.0;
+    }
+    let age_days = age_seconds as f64 / 86_400.0;
+    libm::exp2(-age_days / half_life_days)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::Rules;
+    use proptest::prelude::*;
+
+    const NOW: i64 = 1_795_737_600;
+    const DAY: i64 = 86_400;
+
+    fn rules() -> ScoringRules {
+        Rules::default_rules().scoring
+    }
+
+    fn at(days_ago: i64, outcome: Outcome) -> Attempt {
+        Attempt { sent_at: NOW - days_ago * DAY, outcome }
+    }
+
+    fn p(attempts: &[Attempt]) -> f64 {
+        score(attempts, NOW, &rules()).success_probability
+    }
+
+    #[test]
+    fn no_history_gives_the_prior() {
+        assert_eq!(p(&[]), rules().prior.0);
+        // Only attempts that say nothing about the number: still the prior.
+        let s = score(&[at(1, Outcome::Pending), at(2, Outcome::TechnicalFailure)], NOW, &rules());
+        assert_eq!(s.success_probability, rules().prior.0);
+        assert!(!s.likely_to_fail);
+    }
+
+    #[test]
+    fn last_failure_means_likely_to_fail() {
+        let s = score(&[at(10, Outcome::Delivered), at(1, Outcome::Failed)], NOW, &rules());
+        assert!(s.likely_to_fail);
+        assert!(s.success_probability <= AFTER_FAILURE_MAX);
+        assert_eq!((s.counted, s.failed), (2, 1));
+    }
+
+    #[test]
+    fn success_after_failures_is_good_again() {
+        let s = score(
+            &[at(30, Outcome::PermanentFailure), at(20, Outcome::Failed), at(1, Outcome::Delivered)],
+            NOW,
+            &rules(),
+        );
+        assert!(!s.likely_to_fail);
+        assert!(s.success_probability >= AFTER_DELIVERY_MIN);
+    }
+
+    #[test]
+    fn order_is_by_time_not_input_order() {
+        let fail_then_ok = [at(5, Outcome::Failed), at(1, Outcome::Delivered)];
+        let ok_then_fail_input = [at(1, Outcome::Delivered), at(5, Outcome::Failed)];
+        assert_eq!(p(&fail_then_ok).to_bits(), p(&ok_then_fail_input).to_bits());
+        assert!(!score(&ok_then_fail_input, NOW, &rules()).likely_to_fail);
+    }
+
+    #[test]
+    fn pending_and_technical_failures_are_no_evidence() {
+        let base = [at(5, Outcome::Delivered)];
+        let more = [at(5, Outcome::Delivered), at(1, Outcome::TechnicalFailure), at(0, Outcome::Pending)];
+        assert_eq!(p(&base).to_bits(), p(&more).to_bits());
+    }
+
+    #[test]
+    fn a_failure_at_the_same_second_as_a_delivery_counts_as_last() {
+        let a = [at(1, Outcome::Delivered), at(1, Outcome::TemporaryFailure)];
+        let b = [at(1, Outcome::TemporaryFailure), at(1, Outcome::Delivered)];
+        assert!(score(&a, NOW, &rules()).likely_to_fail);
+        assert_eq!(p(&a).to_bits(), p(&b).to_bits());
+    }
+
+    #[test]
+    fn more_failures_lower_the_chance() {
+        let one = p(&[at(1, Outcome::Failed)]);
+        let three = p(&[at(3, Outcome::Failed), at(2, Outcome::Failed), at(1, Outcome::Failed)]);
+        assert!(three < one, "{three} < {one}");
+    }
+
+    fn outcome() -> impl Strategy<Value = Outcome> {
+        prop_oneof![
+            Just(Outcome::Delivered),
+            Just(Outcome::Failed),
+            Just(Outcome::PermanentFailure),
+            Just(Outcome::TemporaryFailure),
+            Just(Outcome::TechnicalFailure),
+            Just(Outcome::Pending),
+        ]
+    }
+
+    fn history() -> impl Strategy<Value = Vec<Attempt>> {
+        prop::collection::vec(
+            (0i64..2000, outcome()).prop_map(|(d, o)| Attempt { sent_at: NOW - d * 3600, outcome: o }),
+            0..20,
+        )
+    }
+
+    fn scoring() -> impl Strategy<Value = ScoringRules> {
+        (0.11f64..0.999, 0.1f64..20.0, 0.1f64..5.0, 1.0f64..10.0, 0.0f64..1000.0).prop_map(
+            |(prior, pw, fw, pf, hl)| {
+                let mut r = rules();
+                r.prior.0 = prior;
+                r.prior_weight.0 = pw;
+                r.failure_weight.0 = fw;
+                r.permanent_failure_factor.0 = pf;
+                r.half_life_days.0 = hl;
+                r
+            },
+        )
+    }
+
+    fn failure() -> impl Strategy<Value = Outcome> {
+        prop_oneof![
+            Just(Outcome::Failed),
+            Just(Outcome::PermanentFailure),
+            Just(Outcome::TemporaryFailure),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn after_a_failure_at_most_a_tenth(h in history(), r in scoring()) {
+            let s = score(&h, NOW, &r);
+            if s.likely_to_fail {
+                prop_assert!(s.success_probability <= AFTER_FAILURE_MAX);
+            }
+        }
+
+        #[test]
+        fn after_a_delivery_at_least_a_half(h in history(), r in scoring()) {
+            let s = score(&h, NOW, &r);
+            if s.counted > 0 && !s.likely_to_fail {
+                prop_assert!(s.success_probability >= AFTER_DELIVERY_MIN);
+            }
+            prop_assert!((0.0..=1.0).contains(&s.success_probability));
+        }
+
+        #[test]
+        fn no_history_is_the_prior(r in scoring()) {
+            prop_assert_eq!(score(&[], NOW, &r).success_probability, r.prior.0);
+        }
+
+        #[test]
+        fn one_more_failure_never_raises_it(
+            h in history(), r in scoring(), hours_ago in 0i64..2000, f in failure(), at_index in 0usize..20,
+        ) {
+            let before = score(&h, NOW, &r).success_probability;
+            let mut more = h.clone();
+            let extra = Attempt { sent_at: NOW - hours_ago * 3600, outcome: f };
+            more.insert(at_index.min(more.len()), extra);
+            let after = score(&more, NOW, &r).success_probability;
+            prop_assert!(after <= before, "{after} > {before}");
+        }
+
+        #[test]
+        fn permanent_never_scores_above_temporary_in_the_same_place(
+            h in history(), r in scoring(), hours_ago in 0i64..2000, at_index in 0usize..20,
+        ) {
+            let with = |o| {
+                let mut v = h.clone();
+                v.insert(at_index.min(v.len()), Attempt { sent_at: NOW - hours_ago * 3600, outcome: o });
+                score(&v, NOW, &r).success_probability
+            };
+            prop_assert!(with(Outcome::PermanentFailure) <= with(Outcome::TemporaryFailure));
+        }
+
+        #[test]
+        fn same_input_same_bits_whatever_the_order(h in history(), r in scoring()) {
+            let a = score(&h, NOW, &r).success_probability;
+            let mut reversed = h.clone();
+            reversed.reverse();
+            let b = score(&reversed, NOW, &r).success_probability;
+            prop_assert_eq!(a.to_bits(), score(&h, NOW, &r).success_probability.to_bits());
+            prop_assert_eq!(a.to_bits(), b.to_bits());
+        }
+    }
+}

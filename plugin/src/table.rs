@@ -1,0 +1,351 @@
+//! Reading the patient CSV: the header row, the columns we need, and the
+//! data rows with their spreadsheet row numbers.
+//!
+//! Headings are matched as GOV.UK Notify matches them: lowercased, with
+//! spaces, `_`, `-` (and here `.`) removed. Rows are numbered as a
+//! spreadsheet shows them: the header is row 1 and a quoted cell that spans
+//! lines stays in one row; blank lines are rows too, but give no verdict.
+
+use crate::decode::clean_cell;
+use crate::rules::Rules;
+
+/// Built-in headings for the NHS number column, in order of preference.
+const NHS_NUMBER: &[&str] = &["nhsnumber", "nhsno", "nhs", "nhsnum"];
+/// Built-in headings for the mobile number column, in order of preference:
+/// an explicitly mobile column wins over a general phone column.
+const MOBILE_NUMBER: &[&str] = &[
+    "mobile",
+    "mobilenumber",
+    "mobileno",
+    "mobilephone",
+    "mobilephonenumber",
+    "mobiletelephone",
+    "mobiletelephonenumber",
+    "telecomnumber",
+    "telecom",
+    "smsnumber",
+    "phone",
+    "phonenumber",
+    "phoneno",
+    "telephone",
+    "telephonenumber",
+    "telephoneno",
+    "telno",
+];
+/// Built-in headings for the date of birth column.
+const DATE_OF_BIRTH: &[&str] = &["dateofbirth", "dob", "birthdate", "birthday"];
+
+/// A problem with the file as a whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// Stable code: `empty-file`, `missing-column`, `too-many-rows`.
+    pub code: &'static str,
+    /// What is wrong and what to do.
+    pub message: String,
+    /// The spreadsheet row, when there is one.
+    pub row: Option<u32>,
+}
+
+/// The columns found in the header row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Columns {
+    /// The header row's cells, cleaned.
+    pub headers: Vec<String>,
+    /// Index of the NHS number column.
+    pub nhs_number: usize,
+    /// Index of the mobile number column.
+    pub mobile_number: usize,
+    /// Index of the date of birth column, if the file has one.
+    pub date_of_birth: Option<usize>,
+}
+
+/// One non-blank data row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Spreadsheet row number.
+    pub row: u32,
+    /// The cells, as decoded (not yet cleaned).
+    pub record: csv::StringRecord,
+}
+
+impl Row {
+    /// The cleaned cell at `index`; empty when the row is short.
+    pub fn cell(&self, index: usize) -> std::borrow::Cow<'_, str> {
+        clean_cell(self.record.get(index).unwrap_or(""))
+    }
+}
+
+/// A heading as it is matched: lowercase, without spaces, `_`, `-` and `.`.
+pub fn heading_key(heading: &str) -> String {
+    clean_cell(heading)
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-' | '.' | '\t'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Reads the header, then calls `each` for every non-blank data row in order.
+pub fn read(
+    text: &str,
+    rules: &Rules,
+    mut each: impl FnMut(&Columns, Row),
+) -> Result<Columns, FileError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut record = csv::StringRecord::new();
+    let bytes = text.as_bytes();
+    // Spreadsheet rows: one per record, plus one per blank line between
+    // records (which the csv crate skips). Counted from the line breaks
+    // between where one record ended and the next begins, so line breaks
+    // inside quoted cells never move later rows down.
+    let mut row = 1u32;
+    let mut next_row = |reader: &csv::Reader<&[u8]>| -> u32 {
+        let from = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
+        row = row.saturating_add(line_breaks_from(bytes, from));
+        row
+    };
+    // The row a record starts on is known before reading it.
+    let mut start = next_row(&reader);
+
+    // The header: the first row that is not blank.
+    let header_row = loop {
+        match reader.read_record(&mut record) {
+            Ok(true) if is_blank(&record) => start = next_row(&reader),
+            Ok(true) => {
+                let header_row = start;
+                start = next_row(&reader);
+                break header_row;
+            }
+            Ok(false) => {
+                return Err(FileError {
+                    code: "empty-file",
+                    message: "The file is empty – add a header row (NHS Number, Mobile Number, ...) and a row for each patient".into(),
+                    row: None,
+                });
+            }
+            Err(e) => return Err(malformed(&e)),
+        }
+    };
+    let columns = find_columns(&record, header_row, rules)?;
+
+    let max_rows = rules.csv.max_rows.get();
+    let mut data_rows = 0u32;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(true) => {
+                let row = start;
+                start = next_row(&reader);
+                if is_blank(&record) {
+                    continue;
+                }
+                data_rows += 1;
+                if data_rows > max_rows {
+                    return Err(FileError {
+                        code: "too-many-rows",
+                        message: format!(
+                            "The file has more than {max_rows} patients – split it into files of {max_rows} patients or fewer"
+                        ),
+                        row: Some(row),
+                    });
+                }
+                each(
+                    &columns,
+                    Row {
+                        row,
+                        record: record.clone(),
+                    },
+                );
+            }
+            Ok(false) => break,
+            Err(e) => return Err(malformed(&e)),
+        }
+    }
+    Ok(columns)
+}
+
+/// Line breaks at `from` onwards, before the next record: the rest of the
+/// terminator that ended the previous record (the reader stops after the
+/// `\r` of a `\r\n`), then any blank lines. `\r\n`, `\n` and `\r` each
+/// count once.
+fn line_breaks_from(bytes: &[u8], from: usize) -> u32 {
+    let mut breaks = 0u32;
+    let mut i = from;
+    if from > 0 && matches!(bytes.get(from - 1), Some(b'\r' | b'\n')) {
+        breaks += 1;
+        if bytes[from - 1] == b'\r' && bytes.get(from) == Some(&b'\n') {
+            i += 1;
+        }
+    }
+    loop {
+        match bytes.get(i) {
+            Some(b'\n') => i += 1,
+            Some(b'\r') if bytes.get(i + 1) == Some(&b'\n') => i += 2,
+            Some(b'\r') => i += 1,
+            _ => return breaks,
+        }
+        breaks = breaks.saturating_add(1);
+    }
+}
+
+fn is_blank(record: &csv::StringRecord) -> bool {
+    record.iter().all(|c| clean_cell(c).is_empty())
+}
+
+fn malformed(e: &csv::Error) -> FileError {
+    // The text was decoded before parsing, so only the CSV structure can be
+    // wrong here; the csv crate's message says how, and where.
+    let row = e.position().map(|p| u32::try_from(p.line()).unwrap_or(u32::MAX));
+    FileError {
+        code: "malformed-csv",
+        message: format!("The file is not a CSV file we can read ({e}) – save it from your spreadsheet as CSV and upload it again"),
+        row,
+    }
+}
+
+fn find_columns(header: &csv::StringRecord, header_row: u32, rules: &Rules) -> Result<Columns, FileError> {
+    let keys: Vec<String> = header.iter().map(heading_key).collect();
+    let find = |extra: &[String], built_in: &[&str]| -> Option<usize> {
+        let extra = extra.iter().map(|h| heading_key(h));
+        let built_in = built_in.iter().map(|h| h.to_string());
+        extra
+            .chain(built_in)
+            .find_map(|alias| keys.iter().position(|k| *k == alias))
+    };
+    let nhs = find(&rules.headers.nhs_number, NHS_NUMBER);
+    let mobile = find(&rules.headers.mobile_number, MOBILE_NUMBER);
+    let dob = find(&rules.headers.date_of_birth, DATE_OF_BIRTH);
+    let headers: Vec<String> = header.iter().map(|h| clean_cell(h).into_owned()).collect();
+    match (nhs, mobile) {
+        (Some(nhs_number), Some(mobile_number)) => Ok(Columns {
+            headers,
+            nhs_number,
+            mobile_number,
+            date_of_birth: dob,
+        }),
+        (nhs, _) => {
+            let missing = if nhs.is_none() {
+                "an NHS number column (headed \"NHS Number\")"
+            } else {
+                "a mobile number column (headed \"Mobile Number\")"
+            };
+            let looks_like_data = headers
+                .iter()
+                .any(|h| crate::nhs::parse(h).is_ok() || crate::mobile::parse(h).is_ok());
+            let found = if looks_like_data {
+                // Do not echo a patient's details back: say what it looks like.
+                "The first row looks like a patient, not column headings – add a header row".to_string()
+            } else {
+                let list: Vec<String> = headers.iter().map(|h| format!("\"{h}\"")).collect();
+                format!("Columns found: {}", list.join(", "))
+            };
+            Err(FileError {
+                code: "missing-column",
+                message: format!("The file needs {missing}. {found}"),
+                row: Some(header_row),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &str) -> (Result<Columns, FileError>, Vec<(u32, Vec<String>)>) {
+        let mut out = Vec::new();
+        let cols = read(text, &Rules::default_rules(), |_, r| {
+            out.push((r.row, r.record.iter().map(String::from).collect()))
+        });
+        (cols, out)
+    }
+
+    #[test]
+    fn headings_match_loosely() {
+        let (cols, _) = rows("Patient Name,NHS_No.,mobile-number,D.O.B\n");
+        let cols = cols.unwrap();
+        assert_eq!((cols.nhs_number, cols.mobile_number, cols.date_of_birth), (1, 2, Some(3)));
+        let (cols, _) = rows("NHS Number,Telecom Number,Date of Birth\n");
+        let cols = cols.unwrap();
+        assert_eq!((cols.nhs_number, cols.mobile_number, cols.date_of_birth), (0, 1, Some(2)));
+    }
+
+    #[test]
+    fn a_mobile_column_beats_a_phone_column() {
+        let (cols, _) = rows("NHS Number,Home Telephone,Telephone,Mobile Telephone\n");
+        assert_eq!(cols.unwrap().mobile_number, 3);
+    }
+
+    #[test]
+    fn extra_headings_from_the_rules() {
+        let rules = Rules::parse("name = \"x\"\nversion = \"1.0.0\"\n[headers]\nmobile_number = [\"Contact SMS\"]").unwrap();
+        let cols = read("NHS,contact_sms\n", &rules, |_, _| {}).unwrap();
+        assert_eq!(cols.mobile_number, 1);
+    }
+
+    #[test]
+    fn missing_column_names_it_and_lists_headers() {
+        let err = rows("NHS Number,Name\n").0.unwrap_err();
+        assert_eq!(err.code, "missing-column");
+        assert!(err.message.contains("mobile number column"), "{}", err.message);
+        assert!(err.message.contains("\"NHS Number\", \"Name\""), "{}", err.message);
+        let err = rows("Mobile\n").0.unwrap_err();
+        assert!(err.message.contains("NHS number column"), "{}", err.message);
+    }
+
+    #[test]
+    fn headerless_file_is_not_echoed() {
+        let err = rows("9434765919,07700 900123\n").0.unwrap_err();
+        assert!(err.message.contains("looks like a patient"), "{}", err.message);
+        assert!(!err.message.contains("9434765919"), "{}", err.message);
+    }
+
+    #[test]
+    fn spreadsheet_rows_count_blank_lines_but_not_quoted_breaks() {
+        let text = "NHS Number,Mobile,Address\r\n\
+                    1,a,\"line one\r\nline two\"\r\n\
+                    \r\n\
+                    ,,\r\n\
+                    2,b,c\r\n\
+                    \r\n\r\n";
+        let (cols, rows) = rows(text);
+        cols.unwrap();
+        let numbers: Vec<u32> = rows.iter().map(|r| r.0).collect();
+        // header 1, first patient 2, blank 3, empty cells 4, second patient 5.
+        assert_eq!(numbers, [2, 5]);
+        assert_eq!(rows[0].1[2], "line one\r\nline two");
+    }
+
+    #[test]
+    fn leading_blank_lines_before_the_header() {
+        let (cols, rows) = rows("\n\nNHS Number,Mobile\n1,2\n");
+        cols.unwrap();
+        assert_eq!(rows[0].0, 4);
+    }
+
+    #[test]
+    fn empty_and_header_only_files() {
+        assert_eq!(rows("").0.unwrap_err().code, "empty-file");
+        assert_eq!(rows("\n \n,,\n").0.unwrap_err().code, "empty-file");
+        let (cols, rows) = rows("NHS Number,Mobile\n");
+        assert!(cols.is_ok());
+        assert!(rows.is_empty());
+    }
+
+    #[test]
+    fn row_limit_is_a_file_error() {
+        let rules = Rules::parse("name = \"x\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 2").unwrap();
+        let ok = read("NHS,Mobile\n1,1\n2,2\n", &rules, |_, _| {});
+        assert!(ok.is_ok());
+        let err = read("NHS,Mobile\n1,1\n2,2\n3,3\n", &rules, |_, _| {}).unwrap_err();
+        assert_eq!((err.code, err.row), ("too-many-rows", Some(4)));
+        assert!(err.message.contains("more than 2 patients"), "{}", err.message);
+    }
+
+    #[test]
+    fn quoted_cells_keep_commas_and_quotes() {
+        let (_, rows) = rows("NHS,Mobile,Name\n1,2,\"Smith, \"\"Jo\"\"\"\n");
+        assert_eq!(rows[0].1[2], "Smith, \"Jo\"");
+    }
+}
