@@ -1,0 +1,218 @@
+//! History from a CSV file: `mobile_number,sent_at,status[,failure_reason]`,
+//! one row per message sent. Read whole into memory and indexed by number.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::{Attempt, HistoryStore, NumberHistory, parse_outcome};
+use crate::error::{Error, Result};
+use crate::timestamp;
+use crate::validator::Validator;
+
+/// One row of a history file, its number normalised.
+#[derive(Debug, Clone)]
+pub struct HistoryRecord {
+    /// E.164.
+    pub number: String,
+    /// When and how it ended.
+    pub attempt: Attempt,
+    /// The provider's reason, if the file has one (kept, not scored).
+    pub failure_reason: Option<String>,
+}
+
+/// A history file's rows, and how many were left out because their number
+/// is not a UK mobile (such rows can never match a patient).
+#[derive(Debug, Clone, Default)]
+pub struct HistoryRecords {
+    /// The usable rows.
+    pub records: Vec<HistoryRecord>,
+    /// Rows whose number is not a UK mobile.
+    pub skipped: usize,
+}
+
+/// Reads a history CSV file. Errors name the file, the row and the column.
+pub fn read_history_csv(path: &Path, validator: &Validator) -> Result<HistoryRecords> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let origin = path.display().to_string();
+    let fail = |row: Option<u64>, message: String| Error::History {
+        origin: origin.clone(),
+        message: match row {
+            Some(row) => format!("row {row}: {message}"),
+            None => message,
+        },
+    };
+    let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes)).map_err(
+        |e| {
+            fail(
+                None,
+                format!("not UTF-8 text ({e}) – export it as CSV UTF-8"),
+            )
+        },
+    )?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| fail(None, format!("cannot read the header row: {e}")))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let required = |name: &str| {
+        column(name).ok_or_else(|| {
+            fail(
+                Some(1),
+                format!("no `{name}` column – the header must be mobile_number,sent_at,status (and optionally failure_reason)"),
+            )
+        })
+    };
+    let (number_col, sent_col, status_col) = (
+        required("mobile_number")?,
+        required("sent_at")?,
+        required("status")?,
+    );
+    let reason_col = column("failure_reason");
+
+    let mut raw_numbers = Vec::new();
+    let mut attempts = Vec::new();
+    let mut reasons = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        let start = reader.position().byte();
+        match reader.read_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(fail(Some(line), format!("not valid CSV: {e}"))),
+        }
+        let row = record_line(text.as_bytes(), start, line);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let cell = |i: usize| record.get(i).unwrap_or("");
+        let sent_at = timestamp::parse(cell(sent_col)).ok_or_else(|| {
+            fail(
+                Some(row),
+                "column sent_at: not a time – use RFC 3339 (2026-11-27T09:30:00Z) or YYYY-MM-DD HH:MM:SS in UTC".into(),
+            )
+        })?;
+        let outcome = parse_outcome(cell(status_col)).ok_or_else(|| {
+            fail(
+                Some(row),
+                format!(
+                    "column status: unknown status {:?} – use delivered, failed, permanent-failure, temporary-failure, technical-failure, sent, sending or pending",
+                    cell(status_col)
+                ),
+            )
+        })?;
+        raw_numbers.push(cell(number_col).to_string());
+        attempts.push(Attempt { sent_at, outcome });
+        reasons.push(
+            reason_col
+                .map(|i| cell(i).to_string())
+                .filter(|r| !r.is_empty()),
+        );
+    }
+
+    // One call normalises every number, exactly as patients' numbers are.
+    let normalised = validator.normalise_numbers(&raw_numbers)?;
+    let mut out = HistoryRecords::default();
+    for ((number, attempt), failure_reason) in normalised.into_iter().zip(attempts).zip(reasons) {
+        match number {
+            Ok(number) => out.records.push(HistoryRecord {
+                number,
+                attempt,
+                failure_reason,
+            }),
+            Err(_) => out.skipped += 1,
+        }
+    }
+    if out.skipped > 0 {
+        tracing::info!(file = %origin, skipped = out.skipped, "history rows whose number is not a UK mobile were left out");
+    }
+    Ok(out)
+}
+
+/// The line a record starts on. The csv reader's position before a record
+/// can sit on the `\n` of the previous `\r\n`, or before blank lines it will
+/// skip; count those line breaks.
+fn record_line(bytes: &[u8], start: u64, line: u64) -> u64 {
+    let mut line = line;
+    let mut i = usize::try_from(start).unwrap_or(usize::MAX);
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\n' => line += 1,
+            b'\r' if bytes.get(i + 1) != Some(&b'\n') => line += 1,
+            b'\r' => {}
+            _ => break,
+        }
+        i += 1;
+    }
+    line
+}
+
+/// History from a CSV file, held in memory.
+#[derive(Debug)]
+pub struct CsvHistory {
+    path: PathBuf,
+    by_number: HashMap<String, Vec<Attempt>>,
+    skipped: usize,
+}
+
+impl CsvHistory {
+    /// Reads `path`, normalising numbers with `validator`.
+    pub fn load(path: &Path, validator: &Validator) -> Result<CsvHistory> {
+        let records = read_history_csv(path, validator)?;
+        let mut by_number: HashMap<String, Vec<Attempt>> = HashMap::new();
+        for r in records.records {
+            by_number.entry(r.number).or_default().push(r.attempt);
+        }
+        tracing::info!(file = %path.display(), numbers = by_number.len(), "history loaded");
+        Ok(CsvHistory {
+            path: path.to_path_buf(),
+            by_number,
+            skipped: records.skipped,
+        })
+    }
+
+    /// Rows left out because their number is not a UK mobile.
+    pub fn skipped(&self) -> usize {
+        self.skipped
+    }
+
+    /// The file it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl HistoryStore for CsvHistory {
+    fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>> {
+        Ok(numbers
+            .iter()
+            .filter_map(|n| {
+                self.by_number.get(n).map(|attempts| NumberHistory {
+                    number: n.clone(),
+                    attempts: attempts.clone(),
+                })
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::record_line;
+
+    #[test]
+    fn record_lines_with_crlf_lf_and_blank_lines() {
+        let text = b"h\r\na\r\n\r\nb\nc";
+        // Positions as the csv reader reports them before each record.
+        assert_eq!(record_line(text, 2, 1), 2); // sits on the \n of the header's \r\n
+        assert_eq!(record_line(text, 5, 2), 4); // \n, then a blank \r\n
+        assert_eq!(record_line(text, 10, 5), 5); // after an LF: already counted
+    }
+}

@@ -1,0 +1,86 @@
+//! Delivery history: where the validator's `history.lookup` import gets its
+//! answers. Two stores: a CSV file read into memory, and SQLite.
+//!
+//! Both key attempts by the number in E.164, normalised by the validator
+//! itself (`Validator::normalise_numbers`), so a history written
+//! `07700 900123` matches a patient written `+44 7700 900123`.
+
+mod csv_file;
+mod sqlite;
+
+pub use csv_file::{CsvHistory, HistoryRecord, HistoryRecords, read_history_csv};
+pub use sqlite::SqliteHistory;
+
+pub use crate::bindings::presend::validator::types::{Attempt, NumberHistory, Outcome};
+use crate::error::Result;
+
+/// A source of delivery history. Lookups are batched: one call per batch
+/// with every distinct number, never one per patient.
+pub trait HistoryStore: Send + Sync {
+    /// The attempts for each of `numbers` (E.164) that has any, in any order.
+    fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>>;
+}
+
+/// Reads a status as platforms write it: `delivered`, `failed`,
+/// `permanent-failure`, `temporary-failure`, `technical-failure`, and
+/// `sent`/`sending`/`pending` (case, `_` and spaces ignored).
+pub fn parse_outcome(status: &str) -> Option<Outcome> {
+    let key: String = status
+        .trim()
+        .chars()
+        .map(|c| {
+            if c == '_' || c == ' ' {
+                '-'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    Some(match key.as_str() {
+        "delivered" => Outcome::Delivered,
+        "failed" => Outcome::Failed,
+        "permanent-failure" => Outcome::PermanentFailure,
+        "temporary-failure" => Outcome::TemporaryFailure,
+        "technical-failure" => Outcome::TechnicalFailure,
+        "sent" | "sending" | "pending" => Outcome::Pending,
+        _ => return None,
+    })
+}
+
+/// The canonical status string of an outcome (what SQLite stores).
+pub fn outcome_str(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Delivered => "delivered",
+        Outcome::Failed => "failed",
+        Outcome::PermanentFailure => "permanent-failure",
+        Outcome::TemporaryFailure => "temporary-failure",
+        Outcome::TechnicalFailure => "technical-failure",
+        Outcome::Pending => "pending",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_aliases() {
+        for o in [
+            Outcome::Delivered,
+            Outcome::Failed,
+            Outcome::PermanentFailure,
+            Outcome::TemporaryFailure,
+            Outcome::TechnicalFailure,
+            Outcome::Pending,
+        ] {
+            assert_eq!(parse_outcome(outcome_str(o)), Some(o));
+        }
+        assert_eq!(
+            parse_outcome("Permanent_Failure"),
+            Some(Outcome::PermanentFailure)
+        );
+        assert_eq!(parse_outcome("sending"), Some(Outcome::Pending));
+        assert_eq!(parse_outcome("SENT"), Some(Outcome::Pending));
+        assert_eq!(parse_outcome("bounced"), None);
+    }
+}

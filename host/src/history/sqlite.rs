@@ -1,0 +1,181 @@
+//! History in SQLite, the embedded database.
+//!
+//! Schema (created by `SqliteHistory::create` or `presend history import`):
+//!
+//! ```sql
+//! CREATE TABLE attempts (
+//!     mobile_number  TEXT    NOT NULL, -- E.164, as the validator normalises it
+//!     sent_at        INTEGER NOT NULL, -- seconds since the Unix epoch, UTC
+//!     status         TEXT    NOT NULL, -- delivered, failed, permanent-failure,
+//!                                      -- temporary-failure, technical-failure, pending
+//!     failure_reason TEXT              -- the provider's words, if any
+//! );
+//! CREATE INDEX attempts_by_number ON attempts (mobile_number, sent_at);
+//! ```
+//!
+//! A batch's lookup is one query: every number of the batch goes in as one
+//! array parameter (`rarray`), answered from the index.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags, params};
+
+use super::csv_file::HistoryRecord;
+use super::{Attempt, HistoryStore, NumberHistory, outcome_str, parse_outcome};
+use crate::error::{Error, Result};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS attempts (
+    mobile_number  TEXT    NOT NULL,
+    sent_at        INTEGER NOT NULL,
+    status         TEXT    NOT NULL,
+    failure_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS attempts_by_number ON attempts (mobile_number, sent_at);
+";
+
+/// History in a SQLite database file.
+pub struct SqliteHistory {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteHistory")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl SqliteHistory {
+    /// Opens an existing database read-only.
+    pub fn open(path: &Path) -> Result<SqliteHistory> {
+        if !path.exists() {
+            return Err(Error::History {
+                origin: path.display().to_string(),
+                message: "no such database – create it with `presend history import HISTORY.csv --db FILE`".into(),
+            });
+        }
+        let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| sql_error(path, e))?;
+        let history = SqliteHistory::with_connection(path, connection)?;
+        // Fail now, not at the first batch, if this is not a history database.
+        history
+            .lock()
+            .prepare("SELECT mobile_number, sent_at, status FROM attempts LIMIT 0")
+            .map_err(|e| Error::History {
+                origin: path.display().to_string(),
+                message: format!(
+                    "not a presend history database ({e}) – create it with `presend history import`"
+                ),
+            })?;
+        Ok(history)
+    }
+
+    /// Opens (or creates) a database for writing, with the schema in place.
+    pub fn create(path: &Path) -> Result<SqliteHistory> {
+        let connection = Connection::open(path).map_err(|e| sql_error(path, e))?;
+        connection
+            .execute_batch(SCHEMA)
+            .map_err(|e| sql_error(path, e))?;
+        SqliteHistory::with_connection(path, connection)
+    }
+
+    fn with_connection(path: &Path, connection: Connection) -> Result<SqliteHistory> {
+        rusqlite::vtab::array::load_module(&connection).map_err(|e| sql_error(path, e))?;
+        Ok(SqliteHistory {
+            path: path.to_path_buf(),
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves the connection usable.
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds records in one transaction; returns how many.
+    pub fn insert(&self, records: &[HistoryRecord]) -> Result<usize> {
+        let mut connection = self.lock();
+        let tx = connection
+            .transaction()
+            .map_err(|e| sql_error(&self.path, e))?;
+        {
+            let mut insert = tx
+                .prepare("INSERT INTO attempts (mobile_number, sent_at, status, failure_reason) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(|e| sql_error(&self.path, e))?;
+            for r in records {
+                insert
+                    .execute(params![
+                        r.number,
+                        r.attempt.sent_at,
+                        outcome_str(r.attempt.outcome),
+                        r.failure_reason
+                    ])
+                    .map_err(|e| sql_error(&self.path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| sql_error(&self.path, e))?;
+        Ok(records.len())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl HistoryStore for SqliteHistory {
+    fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>> {
+        let connection = self.lock();
+        let mut query = connection
+            .prepare_cached(
+                "SELECT mobile_number, sent_at, status FROM attempts \
+                 WHERE mobile_number IN rarray(?1) ORDER BY mobile_number",
+            )
+            .map_err(|e| sql_error(&self.path, e))?;
+        let wanted: Rc<Vec<rusqlite::types::Value>> = Rc::new(
+            numbers
+                .iter()
+                .cloned()
+                .map(rusqlite::types::Value::from)
+                .collect(),
+        );
+        let mut rows = query
+            .query(params![wanted])
+            .map_err(|e| sql_error(&self.path, e))?;
+        let mut out: Vec<NumberHistory> = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| sql_error(&self.path, e))? {
+            let number = row.get_ref(0).and_then(|v| Ok(v.as_str()?.to_owned()));
+            let number = number.map_err(|e| sql_error(&self.path, e))?;
+            let sent_at: i64 = row.get(1).map_err(|e| sql_error(&self.path, e))?;
+            let status = row.get_ref(2).and_then(|v| Ok(v.as_str()?.to_owned()));
+            let status = status.map_err(|e| sql_error(&self.path, e))?;
+            let outcome = parse_outcome(&status).ok_or_else(|| Error::History {
+                origin: self.path.display().to_string(),
+                message: format!(
+                    "unknown status {status:?} in table attempts – fix the row or re-import"
+                ),
+            })?;
+            let attempt = Attempt { sent_at, outcome };
+            match out.last_mut() {
+                Some(last) if last.number == number => last.attempts.push(attempt),
+                _ => out.push(NumberHistory {
+                    number,
+                    attempts: vec![attempt],
+                }),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn sql_error(path: &Path, e: rusqlite::Error) -> Error {
+    Error::History {
+        origin: path.display().to_string(),
+        message: format!("SQLite: {e}"),
+    }
+}

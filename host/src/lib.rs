@@ -1,0 +1,45 @@
+//! presend's host: how a messaging platform embeds the pre-send validator.
+//!
+//! One [`Runtime`] per process holds the wasmtime engine and linker; a
+//! [`Validator`] is a component compiled once and instantiated in a fresh,
+//! limited sandbox for every call, so nothing of one practice's batch can
+//! reach the next. Batches take their delivery history from a
+//! [`HistoryStore`] (a CSV file or SQLite) and give back a [`BatchReport`]
+//! with one verdict per patient. When the validator traps, runs out of time
+//! or hits its memory limit, the batch fails closed with an [`Error`] that
+//! names the validator; it never yields partial verdicts.
+//!
+//! ```no_run
+//! use presend_host::{BatchOptions, Runtime};
+//!
+//! let runtime = Runtime::new()?;
+//! let validator = runtime.load_embedded()?;
+//! let options = BatchOptions {
+//!     rules: validator.default_rules().clone(),
+//!     now: 1_795_737_600,
+//!     history: None,
+//! };
+//! let report = validator.validate(b"NHS Number,Mobile\n9990000018,07700 900123\n", &options)?;
+//! assert_eq!(report.summary.accepted, 1);
+//! # Ok::<(), presend_host::Error>(())
+//! ```
+
+mod bindings;
+mod error;
+pub mod history;
+pub mod reasons;
+mod report;
+mod runtime;
+mod sandbox;
+pub mod timestamp;
+mod validator;
+
+pub use error::{Error, Result};
+pub use history::{CsvHistory, HistoryStore, SqliteHistory};
+pub use report::{BatchReport, Columns, Identity, PatientVerdict, Reason, Status, Summary};
+pub use runtime::{Limits, Runtime};
+pub use validator::{BatchOptions, Rules, Validator, WIT_VERSION};
+
+/// The validator component built from `plugin/` by `build.rs`.
+pub const EMBEDDED_VALIDATOR: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/presend_validator.wasm"));

@@ -1,0 +1,178 @@
+//! What a batch produced, as the platform (and `presend validate --format
+//! json`) sees it.
+
+use serde::Serialize;
+
+use crate::bindings::presend::validator::types as wit;
+
+/// A name and a semver version (of a validator, or of rules).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Identity {
+    /// The name.
+    pub name: String,
+    /// The semver version.
+    pub version: String,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.name, self.version)
+    }
+}
+
+/// What happens to a patient in the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// The patient will be messaged.
+    Accepted,
+    /// The record has a problem the practice must fix.
+    Rejected,
+    /// Only the number's delivery history holds the patient back.
+    LikelyToFail,
+}
+
+impl Status {
+    /// The stable string: `accepted`, `rejected`, `likely-to-fail`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Accepted => "accepted",
+            Status::Rejected => "rejected",
+            Status::LikelyToFail => "likely-to-fail",
+        }
+    }
+}
+
+/// One reason a patient was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reason {
+    /// Stable code, e.g. `invalid-nhs-number`.
+    pub code: String,
+    /// Plain English for the practice.
+    pub message: String,
+}
+
+/// The verdict on one patient.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PatientVerdict {
+    /// Spreadsheet row: header = 1, first patient = 2.
+    pub row: u32,
+    /// The 10 digits, when valid.
+    pub nhs_number: Option<String>,
+    /// E.164 (`+447700900123`), when a valid UK mobile.
+    pub mobile_number: Option<String>,
+    /// Accepted, rejected or likely-to-fail.
+    pub status: Status,
+    /// Every reason that applies.
+    pub reasons: Vec<Reason>,
+    /// The chance a message to the number is delivered; `None` without a valid mobile.
+    pub success_probability: Option<f64>,
+    /// The row's cells as uploaded, for the reasons download; empty when accepted.
+    #[serde(skip)]
+    pub cells: Vec<String>,
+}
+
+/// Counts by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Summary {
+    /// Patients (non-blank data rows).
+    pub total: usize,
+    /// Accepted.
+    pub accepted: usize,
+    /// Rejected.
+    pub rejected: usize,
+    /// Likely to fail.
+    pub likely_to_fail: usize,
+}
+
+/// The columns the validator found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Columns {
+    /// The header row, cleaned.
+    pub headers: Vec<String>,
+    /// Index of the NHS number column.
+    pub nhs_number: usize,
+    /// Index of the mobile number column.
+    pub mobile_number: usize,
+    /// Index of the date of birth column, if any.
+    pub date_of_birth: Option<usize>,
+}
+
+/// Everything one batch produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BatchReport {
+    /// The validator that judged the batch.
+    pub validator: Identity,
+    /// The rules it judged by.
+    pub rules: Identity,
+    /// Counts by status.
+    pub summary: Summary,
+    /// One verdict per patient, in file order.
+    pub patients: Vec<PatientVerdict>,
+    /// The columns found (for the reasons download).
+    #[serde(skip)]
+    pub columns: Columns,
+}
+
+impl BatchReport {
+    pub(crate) fn from_wit(validator: Identity, result: wit::BatchResult) -> BatchReport {
+        let patients: Vec<PatientVerdict> = result.verdicts.into_iter().map(verdict).collect();
+        let mut summary = Summary {
+            total: patients.len(),
+            ..Summary::default()
+        };
+        for p in &patients {
+            match p.status {
+                Status::Accepted => summary.accepted += 1,
+                Status::Rejected => summary.rejected += 1,
+                Status::LikelyToFail => summary.likely_to_fail += 1,
+            }
+        }
+        let index = |i: u32| usize::try_from(i).unwrap_or(usize::MAX);
+        BatchReport {
+            validator,
+            rules: Identity {
+                name: result.rules.name,
+                version: result.rules.version,
+            },
+            summary,
+            patients,
+            columns: Columns {
+                headers: result.columns.headers,
+                nhs_number: index(result.columns.nhs_number),
+                mobile_number: index(result.columns.mobile_number),
+                date_of_birth: result.columns.date_of_birth.map(index),
+            },
+        }
+    }
+
+    /// The patients that were not accepted.
+    pub fn not_accepted(&self) -> impl Iterator<Item = &PatientVerdict> {
+        self.patients
+            .iter()
+            .filter(|p| p.status != Status::Accepted)
+    }
+}
+
+fn verdict(v: wit::Verdict) -> PatientVerdict {
+    PatientVerdict {
+        row: v.row,
+        nhs_number: v.nhs_number,
+        mobile_number: v.mobile_number,
+        status: match v.status {
+            wit::Status::Accepted => Status::Accepted,
+            wit::Status::Rejected => Status::Rejected,
+            wit::Status::LikelyToFail => Status::LikelyToFail,
+        },
+        reasons: v
+            .reasons
+            .into_iter()
+            .map(|r| Reason {
+                code: r.code,
+                message: r.message,
+            })
+            .collect(),
+        success_probability: v.success_probability,
+        cells: v.cells,
+    }
+}

@@ -1,0 +1,145 @@
+//! What one call into a validator sees: a fresh store whose data is this
+//! sandbox, with its limits, the batch's history store, and the host's side
+//! of the imports (history lookups and logging).
+
+use std::sync::Arc;
+
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+
+use crate::bindings::presend::validator::types::{LogLevel, NumberHistory};
+use crate::bindings::presend::validator::{history, log, types};
+use crate::history::HistoryStore;
+
+/// The longest guest panic message kept for the error report.
+const MAX_PANIC_MESSAGE: usize = 2048;
+
+/// The data of one store: one batch (or one rules check), then dropped.
+pub struct Sandbox {
+    /// `name version` of the validator, for errors and log lines.
+    pub(crate) plugin: Arc<str>,
+    pub(crate) limiter: Limiter,
+    history: Option<Arc<dyn HistoryStore>>,
+    /// Set when the history store failed: the guest trapped because of us.
+    pub(crate) history_error: Option<crate::Error>,
+    /// The last error the guest logged (its panic hook logs the message).
+    pub(crate) last_guest_error: Option<String>,
+}
+
+impl Sandbox {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        memory_bytes: usize,
+        history: Option<Arc<dyn HistoryStore>>,
+    ) -> Sandbox {
+        Sandbox {
+            plugin,
+            limiter: Limiter {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(memory_bytes)
+                    .instances(4)
+                    .build(),
+                memory_limit_hit: false,
+            },
+            history,
+            history_error: None,
+            last_guest_error: None,
+        }
+    }
+}
+
+/// `StoreLimits`, remembering whether a limit was hit so the error can say
+/// "memory limit" rather than the guest's allocation-failure trap.
+pub(crate) struct Limiter {
+    limits: StoreLimits,
+    pub(crate) memory_limit_hit: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = self.limits.memory_growing(current, desired, maximum)?;
+        self.memory_limit_hit |= !ok;
+        Ok(ok)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+impl types::Host for Sandbox {}
+
+impl history::Host for Sandbox {
+    fn lookup(&mut self, numbers: Vec<String>) -> wasmtime::Result<Vec<NumberHistory>> {
+        let Some(store) = &self.history else {
+            tracing::debug!(
+                numbers = numbers.len(),
+                "no history store: every number is new"
+            );
+            return Ok(Vec::new());
+        };
+        let started = std::time::Instant::now();
+        match store.lookup(&numbers) {
+            Ok(found) => {
+                tracing::debug!(
+                    numbers = numbers.len(),
+                    with_history = found.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "history lookup"
+                );
+                Ok(found)
+            }
+            Err(e) => {
+                tracing::warn!(numbers = numbers.len(), "history lookup failed");
+                self.history_error = Some(e);
+                Err(wasmtime::Error::msg("history lookup failed"))
+            }
+        }
+    }
+}
+
+impl log::Host for Sandbox {
+    fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        let plugin = &*self.plugin;
+        match level {
+            LogLevel::Trace => tracing::trace!(target: "presend::plugin", plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "presend::plugin", plugin, "{message}"),
+            LogLevel::Info => tracing::info!(target: "presend::plugin", plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "presend::plugin", plugin, "{message}"),
+            LogLevel::Error => {
+                tracing::error!(target: "presend::plugin", plugin, "{message}");
+                let mut message = message;
+                if message.len() > MAX_PANIC_MESSAGE {
+                    let mut end = MAX_PANIC_MESSAGE;
+                    while !message.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    message.truncate(end);
+                }
+                self.last_guest_error = Some(message);
+            }
+        }
+        Ok(())
+    }
+}
