@@ -88,10 +88,16 @@ impl Batch {
         numbers.sort_unstable();
         numbers.dedup();
         let asked: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
-        let answer = if asked.is_empty() { Vec::new() } else { lookup(&asked) };
+        let answer = if asked.is_empty() {
+            Vec::new()
+        } else {
+            lookup(&asked)
+        };
         let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); numbers.len()];
         for h in answer {
-            let Ok(m) = mobile::parse(&h.number) else { continue };
+            let Ok(m) = mobile::parse(&h.number) else {
+                continue;
+            };
             if let Ok(i) = numbers.binary_search(&m) {
                 attempts[i].extend(h.attempts);
             }
@@ -105,7 +111,9 @@ impl Batch {
         let verdicts = checked
             .into_iter()
             .map(|mut c| {
-                let score = c.mobile.map(|m| scores[numbers.binary_search(&m).expect("asked")]);
+                let score = c
+                    .mobile
+                    .map(|m| scores[numbers.binary_search(&m).expect("asked")]);
                 if let Some(s) = score.filter(|s| s.likely_to_fail) {
                     c.reasons.push(likely_to_fail(s));
                 }

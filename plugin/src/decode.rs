@@ -34,10 +34,16 @@ pub fn decode(bytes: &[u8]) -> (Cow<'_, str>, Encoding) {
         };
     }
     if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
-        return (Cow::Owned(utf16(rest, u16::from_le_bytes)), Encoding::Utf16Le);
+        return (
+            Cow::Owned(utf16(rest, u16::from_le_bytes)),
+            Encoding::Utf16Le,
+        );
     }
     if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
-        return (Cow::Owned(utf16(rest, u16::from_be_bytes)), Encoding::Utf16Be);
+        return (
+            Cow::Owned(utf16(rest, u16::from_be_bytes)),
+            Encoding::Utf16Be,
+        );
     }
     match std::str::from_utf8(bytes) {
         Ok(s) => (Cow::Borrowed(s), Encoding::Utf8),
@@ -92,7 +98,13 @@ pub fn clean_cell(cell: &str) -> Cow<'_, str> {
     let cleaned: String = cell
         .chars()
         .filter(|&c| !is_invisible(c))
-        .map(|c| if c == '\u{00A0}' || c == '\u{202F}' { ' ' } else { c })
+        .map(|c| {
+            if c == '\u{00A0}' || c == '\u{202F}' {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect();
     Cow::Owned(cleaned.trim().to_string())
 }
@@ -103,7 +115,10 @@ mod tests {
 
     #[test]
     fn utf8_with_and_without_bom() {
-        assert_eq!(decode(b"\xEF\xBB\xBFa,\xC3\xA9"), (Cow::Borrowed("a,é"), Encoding::Utf8));
+        assert_eq!(
+            decode(b"\xEF\xBB\xBFa,\xC3\xA9"),
+            (Cow::Borrowed("a,é"), Encoding::Utf8)
+        );
         assert_eq!(decode(b"a,b").1, Encoding::Utf8);
     }
 
@@ -117,10 +132,22 @@ mod tests {
 
     #[test]
     fn utf16_both_byte_orders() {
-        let le: Vec<u8> = [0xFF, 0xFE].into_iter().chain("a,é".encode_utf16().flat_map(u16::to_le_bytes)).collect();
-        let be: Vec<u8> = [0xFE, 0xFF].into_iter().chain("a,é".encode_utf16().flat_map(u16::to_be_bytes)).collect();
-        assert_eq!(decode(&le), (Cow::Owned("a,é".to_string()), Encoding::Utf16Le));
-        assert_eq!(decode(&be), (Cow::Owned("a,é".to_string()), Encoding::Utf16Be));
+        let le: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("a,é".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let be: Vec<u8> = [0xFE, 0xFF]
+            .into_iter()
+            .chain("a,é".encode_utf16().flat_map(u16::to_be_bytes))
+            .collect();
+        assert_eq!(
+            decode(&le),
+            (Cow::Owned("a,é".to_string()), Encoding::Utf16Le)
+        );
+        assert_eq!(
+            decode(&be),
+            (Cow::Owned("a,é".to_string()), Encoding::Utf16Be)
+        );
     }
 
     #[test]

@@ -48,8 +48,18 @@ impl DobError {
 }
 
 const MONTHS: [&str; 12] = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 ];
 
 /// Parses a cleaned cell and checks it against `today`.
@@ -66,11 +76,7 @@ pub fn parse(cell: &str, today: Date) -> Result<Date, DobError> {
     let [a, b, c] = parts[..] else {
         return Err(DobError::Format);
     };
-    let (year, month, day) = if a.len() == 4 {
-        (a, b, c)
-    } else {
-        (c, b, a)
-    };
+    let (year, month, day) = if a.len() == 4 { (a, b, c) } else { (c, b, a) };
     if year.len() != 4 {
         return Err(DobError::Format);
     }
@@ -108,7 +114,10 @@ fn strip_time(cell: &str) -> Option<&str> {
     };
     // `05 Mar 1980`-style dates are not ours; only a trailing time is.
     let time = cell[at + 1..].trim();
-    let is_time = time.contains(':') && time.bytes().all(|b| b.is_ascii_digit() || b == b':' || b == b'.');
+    let is_time = time.contains(':')
+        && time
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b':' || b == b'.');
     is_time.then(|| cell[..at].trim_end())
 }
 
@@ -126,7 +135,11 @@ fn month_by_name(name: &str) -> Option<u32> {
     let lower = name.to_ascii_lowercase();
     MONTHS
         .iter()
-        .position(|m| *m == lower || (lower.len() == 3 && m.starts_with(&lower)) || (lower == "sept" && *m == "september"))
+        .position(|m| {
+            *m == lower
+                || (lower.len() == 3 && m.starts_with(&lower))
+                || (lower == "sept" && *m == "september")
+        })
         .map(|i| i as u32 + 1)
 }
 
@@ -164,7 +177,11 @@ impl Date {
 mod tests {
     use super::*;
 
-    const TODAY: Date = Date { year: 2026, month: 11, day: 27 };
+    const TODAY: Date = Date {
+        year: 2026,
+        month: 11,
+        day: 27,
+    };
 
     fn d(year: i32, month: u8, day: u8) -> Date {
         Date { year, month, day }
@@ -215,7 +232,15 @@ mod tests {
 
     #[test]
     fn unreadable() {
-        for cell in ["yesterday", "05/03/80", "1980", "05/03/1980/1", "05 Mar 1980", "5/3/1980 noon", "123/1/1980"] {
+        for cell in [
+            "yesterday",
+            "05/03/80",
+            "1980",
+            "05/03/1980/1",
+            "05 Mar 1980",
+            "5/3/1980 noon",
+            "123/1/1980",
+        ] {
             assert_eq!(parse(cell, TODAY), Err(DobError::Format), "{cell}");
         }
         assert_eq!(parse("", TODAY), Err(DobError::Missing));

@@ -82,8 +82,11 @@ pub fn score(attempts: &[Attempt], now: i64, rules: &ScoringRules) -> Score {
     let beta = (1.0 - prior) * rules.prior_weight.0;
     // Sorted, so the sums (and so the bits) do not depend on input order; at
     // the same second a failure sorts after a delivery (`Outcome`'s order).
-    let mut counted_attempts: Vec<Attempt> =
-        attempts.iter().filter(|a| a.outcome.counts()).copied().collect();
+    let mut counted_attempts: Vec<Attempt> = attempts
+        .iter()
+        .filter(|a| a.outcome.counts())
+        .copied()
+        .collect();
     counted_attempts.sort_unstable_by_key(|a| (a.sent_at, a.outcome));
     let mut delivered_weight = 0.0;
     let mut failed_weight = 0.0;
@@ -148,7 +151,10 @@ mod tests {
     }
 
     fn at(days_ago: i64, outcome: Outcome) -> Attempt {
-        Attempt { sent_at: NOW - days_ago * DAY, outcome }
+        Attempt {
+            sent_at: NOW - days_ago * DAY,
+            outcome,
+        }
     }
 
     fn p(attempts: &[Attempt]) -> f64 {
@@ -159,14 +165,22 @@ mod tests {
     fn no_history_gives_the_prior() {
         assert_eq!(p(&[]), rules().prior.0);
         // Only attempts that say nothing about the number: still the prior.
-        let s = score(&[at(1, Outcome::Pending), at(2, Outcome::TechnicalFailure)], NOW, &rules());
+        let s = score(
+            &[at(1, Outcome::Pending), at(2, Outcome::TechnicalFailure)],
+            NOW,
+            &rules(),
+        );
         assert_eq!(s.success_probability, rules().prior.0);
         assert!(!s.likely_to_fail);
     }
 
     #[test]
     fn last_failure_means_likely_to_fail() {
-        let s = score(&[at(10, Outcome::Delivered), at(1, Outcome::Failed)], NOW, &rules());
+        let s = score(
+            &[at(10, Outcome::Delivered), at(1, Outcome::Failed)],
+            NOW,
+            &rules(),
+        );
         assert!(s.likely_to_fail);
         assert!(s.success_probability <= AFTER_FAILURE_MAX);
         assert_eq!((s.counted, s.failed), (2, 1));
@@ -175,7 +189,11 @@ mod tests {
     #[test]
     fn success_after_failures_is_good_again() {
         let s = score(
-            &[at(30, Outcome::PermanentFailure), at(20, Outcome::Failed), at(1, Outcome::Delivered)],
+            &[
+                at(30, Outcome::PermanentFailure),
+                at(20, Outcome::Failed),
+                at(1, Outcome::Delivered),
+            ],
             NOW,
             &rules(),
         );
@@ -194,7 +212,11 @@ mod tests {
     #[test]
     fn pending_and_technical_failures_are_no_evidence() {
         let base = [at(5, Outcome::Delivered)];
-        let more = [at(5, Outcome::Delivered), at(1, Outcome::TechnicalFailure), at(0, Outcome::Pending)];
+        let more = [
+            at(5, Outcome::Delivered),
+            at(1, Outcome::TechnicalFailure),
+            at(0, Outcome::Pending),
+        ];
         assert_eq!(p(&base).to_bits(), p(&more).to_bits());
     }
 
@@ -209,7 +231,11 @@ mod tests {
     #[test]
     fn more_failures_lower_the_chance() {
         let one = p(&[at(1, Outcome::Failed)]);
-        let three = p(&[at(3, Outcome::Failed), at(2, Outcome::Failed), at(1, Outcome::Failed)]);
+        let three = p(&[
+            at(3, Outcome::Failed),
+            at(2, Outcome::Failed),
+            at(1, Outcome::Failed),
+        ]);
         assert!(three < one, "{three} < {one}");
     }
 
@@ -226,14 +252,23 @@ mod tests {
 
     fn history() -> impl Strategy<Value = Vec<Attempt>> {
         prop::collection::vec(
-            (0i64..2000, outcome()).prop_map(|(d, o)| Attempt { sent_at: NOW - d * 3600, outcome: o }),
+            (0i64..2000, outcome()).prop_map(|(d, o)| Attempt {
+                sent_at: NOW - d * 3600,
+                outcome: o,
+            }),
             0..20,
         )
     }
 
     fn scoring() -> impl Strategy<Value = ScoringRules> {
-        (0.11f64..0.999, 0.1f64..20.0, 0.1f64..5.0, 1.0f64..10.0, 0.0f64..1000.0).prop_map(
-            |(prior, pw, fw, pf, hl)| {
+        (
+            0.11f64..0.999,
+            0.1f64..20.0,
+            0.1f64..5.0,
+            1.0f64..10.0,
+            0.0f64..1000.0,
+        )
+            .prop_map(|(prior, pw, fw, pf, hl)| {
                 let mut r = rules();
                 r.prior.0 = prior;
                 r.prior_weight.0 = pw;
@@ -241,8 +276,7 @@ mod tests {
                 r.permanent_failure_factor.0 = pf;
                 r.half_life_days.0 = hl;
                 r
-            },
-        )
+            })
     }
 
     fn failure() -> impl Strategy<Value = Outcome> {

@@ -213,7 +213,12 @@ mod tests {
 
     #[test]
     fn notify_unknown_characters() {
-        for raw in ["07890x32109", "07723 456789...", "07\";DROP TABLE;\"", "ALPHANUM3R1C"] {
+        for raw in [
+            "07890x32109",
+            "07723 456789...",
+            "07\";DROP TABLE;\"",
+            "ALPHANUM3R1C",
+        ] {
             assert_eq!(e164(raw), Err(MobileError::Characters), "{raw:?}");
         }
     }

@@ -90,7 +90,13 @@ mod tests {
 
     #[test]
     fn valid_numbers_from_the_data_dictionary() {
-        for n in ["9434765919", "9000000009", "9876543210", "4000000632", "1234567881"] {
+        for n in [
+            "9434765919",
+            "9000000009",
+            "9876543210",
+            "4000000632",
+            "1234567881",
+        ] {
             assert_eq!(parse(n).map(format).as_deref(), Ok(n), "{n}");
         }
     }
@@ -125,7 +131,11 @@ mod tests {
         // 012345678 + check digit: sum = 0*10+1*9+2*8+...; whatever it is, it round-trips.
         let first: [u8; 9] = [0, 1, 2, 3, 4, 5, 6, 7, 9];
         let check = check_digit(&first).unwrap();
-        let text: String = first.iter().chain([check].iter()).map(|d| char::from(b'0' + d)).collect();
+        let text: String = first
+            .iter()
+            .chain([check].iter())
+            .map(|d| char::from(b'0' + d))
+            .collect();
         assert_eq!(parse(&text).map(format), Ok(text));
     }
 }

@@ -120,7 +120,11 @@ impl fmt::Display for RulesError {
         if self.line == 0 {
             write!(f, "{}", self.message)
         } else {
-            write!(f, "line {}, column {}: {}", self.line, self.column, self.message)
+            write!(
+                f,
+                "line {}, column {}: {}",
+                self.line, self.column, self.message
+            )
         }
     }
 }
@@ -204,7 +208,8 @@ impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         let ok = (1..=64).contains(&s.len())
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if ok {
             Ok(Name(s))
         } else {
@@ -283,8 +288,18 @@ mod tests {
 
     #[test]
     fn name_and_version_are_required_and_checked() {
-        assert!(Rules::parse("version = \"1.0.0\"").unwrap_err().message.contains("name"));
-        assert!(Rules::parse("name = \"x\"").unwrap_err().message.contains("version"));
+        assert!(
+            Rules::parse("version = \"1.0.0\"")
+                .unwrap_err()
+                .message
+                .contains("name")
+        );
+        assert!(
+            Rules::parse("name = \"x\"")
+                .unwrap_err()
+                .message
+                .contains("version")
+        );
         let err = Rules::parse("name = \"x\"\nversion = \"1.0\"").unwrap_err();
         assert_eq!(err.line, 2);
         assert!(err.message.contains("semver"), "{err}");
@@ -294,7 +309,8 @@ mod tests {
 
     #[test]
     fn zero_rows_is_refused() {
-        let err = Rules::parse("name = \"x\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 0").unwrap_err();
+        let err =
+            Rules::parse("name = \"x\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 0").unwrap_err();
         assert_eq!(err.line, 4, "{err}");
     }
 

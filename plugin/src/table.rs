@@ -196,15 +196,23 @@ fn is_blank(record: &csv::StringRecord) -> bool {
 fn malformed(e: &csv::Error) -> FileError {
     // The text was decoded before parsing, so only the CSV structure can be
     // wrong here; the csv crate's message says how, and where.
-    let row = e.position().map(|p| u32::try_from(p.line()).unwrap_or(u32::MAX));
+    let row = e
+        .position()
+        .map(|p| u32::try_from(p.line()).unwrap_or(u32::MAX));
     FileError {
         code: "malformed-csv",
-        message: format!("The file is not a CSV file we can read ({e}) – save it from your spreadsheet as CSV and upload it again"),
+        message: format!(
+            "The file is not a CSV file we can read ({e}) – save it from your spreadsheet as CSV and upload it again"
+        ),
         row,
     }
 }
 
-fn find_columns(header: &csv::StringRecord, header_row: u32, rules: &Rules) -> Result<Columns, FileError> {
+fn find_columns(
+    header: &csv::StringRecord,
+    header_row: u32,
+    rules: &Rules,
+) -> Result<Columns, FileError> {
     let keys: Vec<String> = header.iter().map(heading_key).collect();
     let find = |extra: &[String], built_in: &[&str]| -> Option<usize> {
         let extra = extra.iter().map(|h| heading_key(h));
@@ -235,7 +243,8 @@ fn find_columns(header: &csv::StringRecord, header_row: u32, rules: &Rules) -> R
                 .any(|h| crate::nhs::parse(h).is_ok() || crate::mobile::parse(h).is_ok());
             let found = if looks_like_data {
                 // Do not echo a patient's details back: say what it looks like.
-                "The first row looks like a patient, not column headings – add a header row".to_string()
+                "The first row looks like a patient, not column headings – add a header row"
+                    .to_string()
             } else {
                 let list: Vec<String> = headers.iter().map(|h| format!("\"{h}\"")).collect();
                 format!("Columns found: {}", list.join(", "))
@@ -265,10 +274,16 @@ mod tests {
     fn headings_match_loosely() {
         let (cols, _) = rows("Patient Name,NHS_No.,mobile-number,D.O.B\n");
         let cols = cols.unwrap();
-        assert_eq!((cols.nhs_number, cols.mobile_number, cols.date_of_birth), (1, 2, Some(3)));
+        assert_eq!(
+            (cols.nhs_number, cols.mobile_number, cols.date_of_birth),
+            (1, 2, Some(3))
+        );
         let (cols, _) = rows("NHS Number,Telecom Number,Date of Birth\n");
         let cols = cols.unwrap();
-        assert_eq!((cols.nhs_number, cols.mobile_number, cols.date_of_birth), (0, 1, Some(2)));
+        assert_eq!(
+            (cols.nhs_number, cols.mobile_number, cols.date_of_birth),
+            (0, 1, Some(2))
+        );
     }
 
     #[test]
@@ -279,7 +294,10 @@ mod tests {
 
     #[test]
     fn extra_headings_from_the_rules() {
-        let rules = Rules::parse("name = \"x\"\nversion = \"1.0.0\"\n[headers]\nmobile_number = [\"Contact SMS\"]").unwrap();
+        let rules = Rules::parse(
+            "name = \"x\"\nversion = \"1.0.0\"\n[headers]\nmobile_number = [\"Contact SMS\"]",
+        )
+        .unwrap();
         let cols = read("NHS,contact_sms\n", &rules, |_, _| {}).unwrap();
         assert_eq!(cols.mobile_number, 1);
     }
@@ -288,8 +306,16 @@ mod tests {
     fn missing_column_names_it_and_lists_headers() {
         let err = rows("NHS Number,Name\n").0.unwrap_err();
         assert_eq!(err.code, "missing-column");
-        assert!(err.message.contains("mobile number column"), "{}", err.message);
-        assert!(err.message.contains("\"NHS Number\", \"Name\""), "{}", err.message);
+        assert!(
+            err.message.contains("mobile number column"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("\"NHS Number\", \"Name\""),
+            "{}",
+            err.message
+        );
         let err = rows("Mobile\n").0.unwrap_err();
         assert!(err.message.contains("NHS number column"), "{}", err.message);
     }
@@ -297,7 +323,11 @@ mod tests {
     #[test]
     fn headerless_file_is_not_echoed() {
         let err = rows("9434765919,07700 900123\n").0.unwrap_err();
-        assert!(err.message.contains("looks like a patient"), "{}", err.message);
+        assert!(
+            err.message.contains("looks like a patient"),
+            "{}",
+            err.message
+        );
         assert!(!err.message.contains("9434765919"), "{}", err.message);
     }
 
@@ -340,7 +370,11 @@ mod tests {
         assert!(ok.is_ok());
         let err = read("NHS,Mobile\n1,1\n2,2\n3,3\n", &rules, |_, _| {}).unwrap_err();
         assert_eq!((err.code, err.row), ("too-many-rows", Some(4)));
-        assert!(err.message.contains("more than 2 patients"), "{}", err.message);
+        assert!(
+            err.message.contains("more than 2 patients"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

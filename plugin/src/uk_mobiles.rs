@@ -138,7 +138,10 @@ mod tests {
                 mobiles += usize::from(expected);
             }
         }
-        assert!(mobiles > 1_000_000, "the patterns cover most of 07: {mobiles}");
+        assert!(
+            mobiles > 1_000_000,
+            "the patterns cover most of 07: {mobiles}"
+        );
     }
 
     #[test]
@@ -157,7 +160,10 @@ mod tests {
 
     #[test]
     fn class_expansion() {
-        assert_eq!(expand_class("0-35-9"), ['0', '1', '2', '3', '5', '6', '7', '8', '9']);
+        assert_eq!(
+            expand_class("0-35-9"),
+            ['0', '1', '2', '3', '5', '6', '7', '8', '9']
+        );
         assert_eq!(expand_class("028"), ['0', '2', '8']);
         assert!(expand_class("").is_empty());
     }

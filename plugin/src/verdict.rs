@@ -156,9 +156,18 @@ mod tests {
         let ltf = Reason::new(ReasonCode::LikelyToFail, "x");
         let bad = Reason::new(ReasonCode::InvalidNhsNumber, "x");
         assert_eq!(status_of(&[], true), Status::Accepted);
-        assert_eq!(status_of(std::slice::from_ref(&ltf), true), Status::LikelyToFail);
-        assert_eq!(status_of(std::slice::from_ref(&ltf), false), Status::Accepted);
-        assert_eq!(status_of(&[bad.clone(), ltf.clone()], true), Status::Rejected);
+        assert_eq!(
+            status_of(std::slice::from_ref(&ltf), true),
+            Status::LikelyToFail
+        );
+        assert_eq!(
+            status_of(std::slice::from_ref(&ltf), false),
+            Status::Accepted
+        );
+        assert_eq!(
+            status_of(&[bad.clone(), ltf.clone()], true),
+            Status::Rejected
+        );
         assert_eq!(status_of(&[bad], false), Status::Rejected);
     }
 }
