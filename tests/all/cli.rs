@@ -1,0 +1,344 @@
+//! The `presend` command, as test harnesses drive it.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common::example;
+
+fn presend(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_presend"))
+        .args(args)
+        .output()
+        .expect("presend runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+const NOW: &str = "2026-11-27T09:00:00Z";
+
+#[test]
+fn validate_json_has_exactly_the_contract_keys() {
+    let patients = example("patients.csv");
+    let history = example("history.csv");
+    let o = presend(&[
+        "validate",
+        path(&patients),
+        "--history",
+        path(&history),
+        "--now",
+        NOW,
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&json), ["patients", "rules", "summary", "validator"]);
+    assert_eq!(keys(&json["validator"]), ["name", "version"]);
+    assert_eq!(keys(&json["rules"]), ["name", "version"]);
+    assert_eq!(
+        keys(&json["summary"]),
+        ["accepted", "likely_to_fail", "rejected", "total"]
+    );
+    for p in json["patients"].as_array().unwrap() {
+        assert_eq!(
+            keys(p),
+            [
+                "mobile_number",
+                "nhs_number",
+                "reasons",
+                "row",
+                "status",
+                "success_probability"
+            ]
+        );
+        for r in p["reasons"].as_array().unwrap() {
+            assert_eq!(keys(r), ["code", "message"]);
+        }
+        let status = p["status"].as_str().unwrap();
+        assert!(
+            ["accepted", "rejected", "likely-to-fail"].contains(&status),
+            "{status}"
+        );
+    }
+    let s = &json["summary"];
+    assert_eq!(
+        s["total"].as_u64().unwrap(),
+        s["accepted"].as_u64().unwrap()
+            + s["rejected"].as_u64().unwrap()
+            + s["likely_to_fail"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn validate_text_summarises_and_lists_who_is_not_accepted() {
+    let o = presend(&[
+        "validate",
+        path(&example("patients.csv")),
+        "--history",
+        path(&example("history.csv")),
+        "--now",
+        NOW,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("300 patients:"), "{text}");
+    assert!(text.contains("Not accepted:"), "{text}");
+    assert!(text.contains("likely-to-fail"), "{text}");
+}
+
+#[test]
+fn out_writes_a_reasons_csv_that_is_safe_in_a_spreadsheet() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reasons.csv");
+    let o = presend(&[
+        "validate",
+        path(&example("patients.csv")),
+        "--history",
+        path(&example("history.csv")),
+        "--now",
+        NOW,
+        "--out",
+        path(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header,
+        [
+            "Row",
+            "NHS Number",
+            "Title",
+            "First Name",
+            "Surname",
+            "Date of Birth",
+            "Telecom Number",
+            "Status",
+            "Reasons",
+            "Reason codes"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let json = presend(&[
+        "validate",
+        path(&example("patients.csv")),
+        "--history",
+        path(&example("history.csv")),
+        "--now",
+        NOW,
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let not_accepted = json["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] != "accepted")
+        .count();
+    assert_eq!(
+        rows.len(),
+        not_accepted,
+        "one line per patient not accepted"
+    );
+    for r in &rows {
+        for cell in r.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r', '\n']),
+                "unsafe cell {cell:?}"
+            );
+        }
+        let mobile = &r[6];
+        assert!(
+            !mobile.starts_with("+44"),
+            "mobiles as staff write them: {mobile}"
+        );
+    }
+    // The example has a surname that is a formula: it is neutralised, not lost.
+    assert!(
+        rows.iter().any(|r| r[4].starts_with("'=HYPERLINK")),
+        "the formula cell is kept, escaped"
+    );
+    // A valid mobile is written as 07700 900123.
+    assert!(
+        rows.iter()
+            .any(|r| r[6].starts_with("07700 9") && r[6].len() == 12)
+    );
+}
+
+#[test]
+fn unusable_inputs_exit_non_zero_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("no-mobile.csv");
+    std::fs::write(&file, "NHS Number,Name\n9990000018,Ann\n").unwrap();
+    let o = presend(&["validate", path(&file), "--now", NOW]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("no-mobile.csv") && err.contains("mobile number column"),
+        "{err}"
+    );
+
+    let o = presend(&["validate", path(&dir.path().join("missing.csv"))]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("missing.csv"), "{}", stderr(&o));
+
+    let o = presend(&[
+        "validate",
+        path(&example("patients.csv")),
+        "--now",
+        "yesterday",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--now") && stderr(&o).contains("RFC 3339"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn check_rules_reports_line_and_column() {
+    let o = presend(&["check-rules", path(&example("rules/default.toml"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("presend-default 1.0.0 is valid"),
+        "{}",
+        stdout(&o)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\nversion = \"1.0.0\"\n[likely_to_fail]\nblocks = true\n",
+    )
+    .unwrap();
+    let o = presend(&["check-rules", path(&bad)]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.toml:4:1:") && err.contains("blocks"),
+        "{err}"
+    );
+}
+
+#[test]
+fn info_names_validator_rules_and_contract() {
+    let o = presend(&["info"]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    assert!(
+        text.contains("validator: presend-validator 1.0.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("default rules: presend-default 1.0.0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("presend:validator/pre-send-validator@1.0.0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn history_import_then_validate_from_sqlite_matches_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let o = presend(&[
+        "history",
+        "import",
+        path(&example("history.csv")),
+        "--db",
+        path(&db),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported 552 attempts"),
+        "{}",
+        stdout(&o)
+    );
+    let run = |history: &Path| {
+        let o = presend(&[
+            "validate",
+            path(&example("patients.csv")),
+            "--history",
+            path(history),
+            "--now",
+            NOW,
+            "--format",
+            "json",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(run(&db), run(&example("history.csv")));
+}
+
+#[test]
+fn logs_never_carry_patient_data() {
+    let o = presend(&[
+        "validate",
+        path(&example("patients.csv")),
+        "--history",
+        path(&example("history.csv")),
+        "--now",
+        NOW,
+        "--log-level",
+        "trace",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success());
+    let logs = stderr(&o);
+    assert!(
+        logs.contains("batch validated"),
+        "trace logging is on: {logs}"
+    );
+    let patients = std::fs::read_to_string(example("patients.csv")).unwrap();
+    for line in patients.lines().skip(1) {
+        for cell in line.split(',').filter(|c| c.len() >= 6) {
+            assert!(!logs.contains(cell), "a log line carries {cell:?}");
+        }
+    }
+    for needle in ["+4477009", "07700 9", "0770090", "99900"] {
+        assert!(!logs.contains(needle), "a log line carries {needle:?}");
+    }
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let o = presend(&["--help"]);
+    let text = stdout(&o);
+    for word in ["validate", "check-rules", "info", "history"] {
+        assert!(text.contains(word), "{text}");
+    }
+    let o = presend(&["validate", "--help"]);
+    let text = stdout(&o);
+    for flag in [
+        "--history",
+        "--rules",
+        "--plugin",
+        "--now",
+        "--format",
+        "--out",
+    ] {
+        assert!(text.contains(flag), "{text}");
+    }
+}

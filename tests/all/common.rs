@@ -1,0 +1,111 @@
+//! Shared fixtures: one runtime and one compiled validator for the whole test
+//! binary, and an in-memory history store that counts its lookups.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use presend_host::history::{Attempt, NumberHistory, Outcome};
+use presend_host::{BatchOptions, BatchReport, HistoryStore, PatientVerdict, Runtime, Validator};
+
+/// 2026-11-27T09:00:00Z: "now" for every test.
+pub const NOW: i64 = 1_795_770_000;
+pub const DAY: i64 = 86_400;
+
+pub fn validator() -> &'static Validator {
+    static VALIDATOR: OnceLock<Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let runtime = Runtime::new().expect("runtime");
+        runtime
+            .load_embedded()
+            .expect("the embedded validator loads")
+    })
+}
+
+pub fn options(history: Option<Arc<dyn HistoryStore>>) -> BatchOptions {
+    BatchOptions {
+        rules: validator().default_rules().clone(),
+        now: NOW,
+        history,
+    }
+}
+
+/// Validates `csv` with no history and the default rules.
+pub fn run(csv: &str) -> BatchReport {
+    validator()
+        .validate(csv.as_bytes(), &options(None))
+        .expect("batch runs")
+}
+
+/// Validates `csv` with `history`.
+pub fn run_with(csv: &str, history: &Arc<MemoryHistory>) -> BatchReport {
+    let history: Arc<dyn HistoryStore> = history.clone();
+    validator()
+        .validate(csv.as_bytes(), &options(Some(history)))
+        .expect("batch runs")
+}
+
+/// The verdict for spreadsheet row `row`.
+pub fn row(report: &BatchReport, row: u32) -> &PatientVerdict {
+    report
+        .patients
+        .iter()
+        .find(|p| p.row == row)
+        .unwrap_or_else(|| panic!("no verdict for row {row}"))
+}
+
+pub fn codes(p: &PatientVerdict) -> Vec<&str> {
+    p.reasons.iter().map(|r| r.code.as_str()).collect()
+}
+
+/// History in memory, keyed by E.164; records every lookup it answers.
+#[derive(Default)]
+pub struct MemoryHistory {
+    by_number: Mutex<HashMap<String, Vec<Attempt>>>,
+    pub lookups: AtomicUsize,
+    pub last_asked: Mutex<Vec<String>>,
+}
+
+impl MemoryHistory {
+    pub fn new() -> Arc<MemoryHistory> {
+        Arc::new(MemoryHistory::default())
+    }
+
+    /// Adds an attempt `days_ago` days before NOW.
+    pub fn add(&self, e164: &str, days_ago: i64, outcome: Outcome) -> &Self {
+        let attempt = Attempt {
+            sent_at: NOW - days_ago * DAY,
+            outcome,
+        };
+        self.by_number
+            .lock()
+            .unwrap()
+            .entry(e164.to_string())
+            .or_default()
+            .push(attempt);
+        self
+    }
+}
+
+impl HistoryStore for MemoryHistory {
+    fn lookup(&self, numbers: &[String]) -> presend_host::Result<Vec<NumberHistory>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        *self.last_asked.lock().unwrap() = numbers.to_vec();
+        let map = self.by_number.lock().unwrap();
+        Ok(numbers
+            .iter()
+            .filter_map(|n| {
+                map.get(n).map(|a| NumberHistory {
+                    number: n.clone(),
+                    attempts: a.clone(),
+                })
+            })
+            .collect())
+    }
+}
+
+pub fn example(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name)
+}

@@ -1,0 +1,147 @@
+//! Failing closed: when the validator runs out of time or memory, when the
+//! history store fails, or when the component is not one, the batch gets an
+//! error naming the validator and the cause, never verdicts; and the next
+//! batch on the same host works.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use presend_host::history::NumberHistory;
+use presend_host::{Error, HistoryStore, Limits, Runtime};
+
+use crate::common::{options, validator};
+
+const SMALL: &[u8] = b"NHS Number,Mobile\n9990000018,07700900123\n";
+
+fn big_file(rows: u32) -> Vec<u8> {
+    let mut csv = String::from("NHS Number,Mobile\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "{},07700 900{:03}\n",
+            9_000_000_000u64 + u64::from(i),
+            i % 1000
+        ));
+    }
+    csv.into_bytes()
+}
+
+#[test]
+fn a_batch_past_its_time_budget_is_stopped_and_the_next_one_runs() {
+    // 300,000 rows take ~0.5 s; a 10-row batch takes well under 1 ms.
+    let runtime = Runtime::with_limits(Limits {
+        time: Duration::from_millis(50),
+        ..Limits::default()
+    })
+    .unwrap();
+    let validator = runtime.load_embedded().unwrap();
+    let rules = validator
+        .check_rules(
+            "name = \"big\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 1000000\n",
+            "test",
+        )
+        .unwrap();
+    let opts = presend_host::BatchOptions {
+        rules,
+        ..options(None)
+    };
+    match validator.validate(&big_file(300_000), &opts) {
+        Err(e @ Error::Timeout { .. }) => {
+            assert_eq!(e.plugin(), Some("presend-validator 1.0.0"));
+            assert!(e.to_string().contains("no verdicts"), "{e}");
+        }
+        other => panic!("expected a timeout, got {:?}", other.map(|r| r.summary)),
+    }
+    // The same validator, a fresh store: a small batch fits in the budget.
+    let report = validator.validate(SMALL, &opts).unwrap();
+    assert_eq!(report.summary.accepted, 1);
+}
+
+#[test]
+fn a_batch_past_its_memory_limit_is_stopped_and_the_next_one_runs() {
+    let runtime = Runtime::with_limits(Limits {
+        memory_bytes: 4 << 20,
+        ..Limits::default()
+    })
+    .unwrap();
+    let validator = runtime.load_embedded().unwrap();
+    let opts = presend_host::BatchOptions {
+        rules: validator.default_rules().clone(),
+        ..options(None)
+    };
+    match validator.validate(&big_file(100_000), &opts) {
+        Err(Error::MemoryLimit {
+            plugin,
+            limit_bytes,
+        }) => {
+            assert_eq!(plugin, "presend-validator 1.0.0");
+            assert_eq!(limit_bytes, 4 << 20);
+        }
+        other => panic!(
+            "expected the memory limit, got {:?}",
+            other.map(|r| r.summary)
+        ),
+    }
+    assert_eq!(
+        validator.validate(SMALL, &opts).unwrap().summary.accepted,
+        1
+    );
+}
+
+struct BrokenStore;
+
+impl HistoryStore for BrokenStore {
+    fn lookup(&self, _: &[String]) -> presend_host::Result<Vec<NumberHistory>> {
+        Err(Error::History {
+            origin: "broken.db".into(),
+            message: "disk I/O error".into(),
+        })
+    }
+}
+
+#[test]
+fn a_failing_history_store_fails_the_batch() {
+    let store: Arc<dyn HistoryStore> = Arc::new(BrokenStore);
+    match validator().validate(SMALL, &options(Some(store))) {
+        Err(Error::History { origin, message }) => {
+            assert_eq!(origin, "broken.db");
+            assert_eq!(message, "disk I/O error");
+        }
+        other => panic!("expected the history error, got {other:?}"),
+    }
+    assert_eq!(
+        validator()
+            .validate(SMALL, &options(None))
+            .unwrap()
+            .summary
+            .accepted,
+        1
+    );
+}
+
+#[test]
+fn bytes_that_are_not_a_component_are_refused_on_load() {
+    let runtime = Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not.wasm");
+    std::fs::write(&path, b"this is not wasm").unwrap();
+    let err = runtime.load_file(&path).err().expect("refused");
+    assert!(matches!(err, Error::InvalidComponent { .. }), "{err:?}");
+    assert!(err.to_string().contains("not.wasm"), "{err}");
+    // A core module is not a component either.
+    std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
+    let err = runtime.load_file(&path).err().expect("refused");
+    assert!(matches!(err, Error::InvalidComponent { .. }), "{err:?}");
+    let err = runtime
+        .load_file(&dir.path().join("missing.wasm"))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+}
+
+#[test]
+fn verdicts_are_the_same_bit_for_bit_each_time() {
+    let patients = std::fs::read(crate::common::example("patients.csv")).unwrap();
+    let a = validator().validate(&patients, &options(None)).unwrap();
+    let b = validator().validate(&patients, &options(None)).unwrap();
+    assert_eq!(a, b);
+}

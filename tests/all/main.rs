@@ -1,0 +1,9 @@
+//! Integration tests: the real validator component, run through the real host.
+
+mod cli;
+mod common;
+mod failures;
+mod files;
+mod golden;
+mod history;
+mod verdicts;
