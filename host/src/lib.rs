@@ -24,6 +24,8 @@
 //! # Ok::<(), presend_host::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod bindings;
 mod error;
 pub mod history;

@@ -6,6 +6,8 @@
 //! natively; `component` is the thin wit-bindgen layer that makes it a
 //! WebAssembly component implementing `wit/validator.wit`.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod decode;
 pub mod dob;

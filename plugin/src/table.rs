@@ -262,7 +262,10 @@ fn find_columns(
 mod tests {
     use super::*;
 
-    fn rows(text: &str) -> (Result<Columns, FileError>, Vec<(u32, Vec<String>)>) {
+    /// Row numbers and cells of every data row.
+    type Rows = Vec<(u32, Vec<String>)>;
+
+    fn rows(text: &str) -> (Result<Columns, FileError>, Rows) {
         let mut out = Vec::new();
         let cols = read(text, &Rules::default_rules(), |_, r| {
             out.push((r.row, r.record.iter().map(String::from).collect()))
