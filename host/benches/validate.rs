@@ -1,0 +1,286 @@
+//! The benchmark: `cargo bench -p presend-host --bench validate`.
+//!
+//! Makes its own data with a fixed seed (a 100,000-row patient file and a
+//! 1,000,000-attempt history in SQLite, in a temporary directory) and prints
+//! medians of repeated runs:
+//! - end-to-end batch on a warm host (component + SQLite history);
+//! - the same without history (validation alone);
+//! - per-batch fixed cost (a 10-row file);
+//! - cold start: compiling the component, and loading it precompiled;
+//! - the same validation core run natively, and the wasm/native ratios;
+//! - peak RSS of the process.
+//!
+//! Figures, not pass/fail: machines here are shared and noisy, so targets
+//! are compared by a person reading medians, never asserted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use presend_host::history::{Attempt, HistoryRecord, NumberHistory, Outcome};
+use presend_host::{BatchOptions, HistoryStore, Runtime, SqliteHistory};
+
+const PATIENTS: usize = 100_000;
+const ATTEMPTS: usize = 1_000_000;
+/// Distinct numbers in the history; patients use the first half of them
+/// and some numbers of their own.
+const HISTORY_NUMBERS: usize = 200_000;
+const NOW: i64 = 1_795_770_000;
+
+fn main() {
+    let mut rng = fastrand::Rng::with_seed(20_261_127);
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let patients = patient_file(&mut rng);
+    let small = patient_file_of(&mut rng, 10);
+    let db = dir.path().join("history.db");
+    let started = Instant::now();
+    let store = SqliteHistory::create(&db).expect("create db");
+    store.insert(&history(&mut rng)).expect("insert history");
+    drop(store);
+    println!(
+        "data: {} patients ({} KiB), {} attempts over {} numbers in SQLite (made in {:.1} s)",
+        PATIENTS,
+        patients.len() / 1024,
+        ATTEMPTS,
+        HISTORY_NUMBERS,
+        started.elapsed().as_secs_f64()
+    );
+
+    let runtime = Runtime::new().expect("runtime");
+    let validator = runtime.load_embedded().expect("validator");
+    let history: Arc<dyn HistoryStore> = Arc::new(SqliteHistory::open(&db).expect("open db"));
+    let with_history = BatchOptions {
+        rules: validator.default_rules().clone(),
+        now: NOW,
+        history: Some(history.clone()),
+    };
+    let without_history = BatchOptions {
+        history: None,
+        ..with_history.clone()
+    };
+
+    let report = validator.validate(&patients, &with_history).expect("batch");
+    println!(
+        "verdicts: {} accepted, {} rejected, {} likely to fail",
+        report.summary.accepted, report.summary.rejected, report.summary.likely_to_fail
+    );
+
+    let lookup_numbers: Vec<String> = report
+        .patients
+        .iter()
+        .filter_map(|p| p.mobile_number.clone())
+        .collect();
+    let mut lookup_numbers = lookup_numbers;
+    lookup_numbers.sort();
+    lookup_numbers.dedup();
+
+    let e2e = median(11, || {
+        validator.validate(&patients, &with_history).expect("batch");
+    });
+    let wasm_core = median(11, || {
+        validator
+            .validate(&patients, &without_history)
+            .expect("batch");
+    });
+    let lookup = median(11, || {
+        history.lookup(&lookup_numbers).expect("lookup");
+    });
+    let fixed = median(201, || {
+        validator.validate(&small, &without_history).expect("batch");
+    });
+
+    // The same validation core, compiled natively.
+    let rules = presend_plugin::Rules::default_rules();
+    let native_core = median(11, || {
+        let mut batch = presend_plugin::Batch::new(rules.clone(), NOW);
+        batch.push(&patients);
+        batch.finish(|_| Vec::new()).expect("native batch");
+    });
+    let native_e2e = median(11, || {
+        let mut batch = presend_plugin::Batch::new(rules.clone(), NOW);
+        batch.push(&patients);
+        batch
+            .finish(|numbers| {
+                history
+                    .lookup(numbers)
+                    .expect("lookup")
+                    .into_iter()
+                    .map(native)
+                    .collect()
+            })
+            .expect("native batch");
+    });
+
+    // Cold start: compile the component, or load it precompiled.
+    let engine = runtime.engine();
+    let compile = median(5, || {
+        wasmtime::component::Component::new(engine, presend_host::EMBEDDED_VALIDATOR)
+            .expect("compile");
+    });
+    let blob = engine
+        .precompile_component(presend_host::EMBEDDED_VALIDATOR)
+        .expect("precompile");
+    let precompiled = median(21, || {
+        // SAFETY: the blob was produced just above by this same engine.
+        unsafe { wasmtime::component::Component::deserialize(engine, &blob) }.expect("deserialize");
+    });
+    let load = median(5, || {
+        runtime.load_embedded().expect("load");
+    });
+
+    println!();
+    println!("{:<52} {:>12}", "median of repeated runs", "time");
+    row("100k rows end to end, warm host, SQLite history", e2e);
+    row("  of which the SQLite lookup (90k numbers)", lookup);
+    row("100k rows, warm host, no history", wasm_core);
+    row("10-row batch: per-batch fixed cost", fixed);
+    row("cold: compile the component (Component::new)", compile);
+    row(
+        "cold: load precompiled (Component::deserialize)",
+        precompiled,
+    );
+    row("cold: load_embedded (compile + identity + rules)", load);
+    row("native core, 100k rows, no history", native_core);
+    row("native core, 100k rows, SQLite history", native_e2e);
+    println!();
+    println!(
+        "wasm/native: {:.2}x without history, {:.2}x with history",
+        wasm_core.as_secs_f64() / native_core.as_secs_f64(),
+        e2e.as_secs_f64() / native_e2e.as_secs_f64()
+    );
+    println!(
+        "component: {} KiB; precompiled: {} KiB",
+        presend_host::EMBEDDED_VALIDATOR.len() / 1024,
+        blob.len() / 1024
+    );
+    if let Some(kib) = peak_rss_kib() {
+        println!("peak RSS of this process: {} MiB", kib / 1024);
+    }
+}
+
+fn row(name: &str, d: Duration) {
+    println!("{name:<52} {:>9.3} ms", d.as_secs_f64() * 1e3);
+}
+
+fn median(runs: usize, mut f: impl FnMut()) -> Duration {
+    f(); // warm up
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+fn native(h: NumberHistory) -> presend_plugin::NumberHistory {
+    presend_plugin::NumberHistory {
+        number: h.number,
+        attempts: h
+            .attempts
+            .into_iter()
+            .map(|a| presend_plugin::Attempt {
+                sent_at: a.sent_at,
+                outcome: match a.outcome {
+                    Outcome::Delivered => presend_plugin::Outcome::Delivered,
+                    Outcome::Failed => presend_plugin::Outcome::Failed,
+                    Outcome::PermanentFailure => presend_plugin::Outcome::PermanentFailure,
+                    Outcome::TemporaryFailure => presend_plugin::Outcome::TemporaryFailure,
+                    Outcome::TechnicalFailure => presend_plugin::Outcome::TechnicalFailure,
+                    Outcome::Pending => presend_plugin::Outcome::Pending,
+                },
+            })
+            .collect(),
+    }
+}
+
+/// Numbers the bench uses: 07912 000000 upwards (a GB mobile range). They
+/// exist only in memory and a temporary database; nothing is ever sent.
+fn mobile(i: usize) -> String {
+    format!("+447912{i:06}")
+}
+
+fn nhs_number(i: usize) -> String {
+    // 9,000,000,000 upwards: never issued to real people. Skip numbers whose
+    // check digit would be 10 by moving on to the next base.
+    let mut base = 900_000_000 + i as u64 * 2;
+    loop {
+        let digits: Vec<u64> = base
+            .to_string()
+            .bytes()
+            .map(|b| u64::from(b - b'0'))
+            .collect();
+        let sum: u64 = digits.iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
+        match 11 - sum % 11 {
+            10 => base += 1,
+            11 => return format!("{base}0"),
+            c => return format!("{base}{c}"),
+        }
+    }
+}
+
+fn patient_file(rng: &mut fastrand::Rng) -> Vec<u8> {
+    patient_file_of(rng, PATIENTS)
+}
+
+fn patient_file_of(rng: &mut fastrand::Rng, rows: usize) -> Vec<u8> {
+    let mut csv =
+        String::from("NHS Number,Title,First Name,Surname,Date of Birth,Telecom Number\r\n");
+    for i in 0..rows {
+        let number = if rng.u8(..100) < 90 {
+            rng.usize(..HISTORY_NUMBERS / 2)
+        } else {
+            HISTORY_NUMBERS + i
+        };
+        let national = format!("0{}", &mobile(number)[3..]);
+        let shown = match rng.u8(..4) {
+            0 => format!("{} {}", &national[..5], &national[5..]),
+            1 => mobile(number),
+            _ => national,
+        };
+        let nhs = if rng.u8(..100) < 2 {
+            "123".to_string()
+        } else {
+            nhs_number(i)
+        };
+        let dob = format!(
+            "{:02}/{:02}/{}",
+            rng.u8(1..29),
+            rng.u8(1..13),
+            rng.u16(1930..2020)
+        );
+        csv.push_str(&format!("{nhs},Ms,Alex,Example,{dob},{shown}\r\n"));
+    }
+    csv.into_bytes()
+}
+
+fn history(rng: &mut fastrand::Rng) -> Vec<HistoryRecord> {
+    (0..ATTEMPTS)
+        .map(|_| {
+            let outcome = match rng.u8(..100) {
+                0..70 => Outcome::Delivered,
+                70..78 => Outcome::TemporaryFailure,
+                78..84 => Outcome::PermanentFailure,
+                84..90 => Outcome::Failed,
+                90..95 => Outcome::TechnicalFailure,
+                _ => Outcome::Pending,
+            };
+            HistoryRecord {
+                number: mobile(rng.usize(..HISTORY_NUMBERS)),
+                attempt: Attempt {
+                    sent_at: NOW - rng.i64(0..3 * 365 * 86_400),
+                    outcome,
+                },
+                failure_reason: None,
+            }
+        })
+        .collect()
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
