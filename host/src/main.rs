@@ -162,6 +162,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 "contract: presend:validator/pre-send-validator@{}",
                 presend_host::WIT_VERSION
             );
+            println!("imports: {}", validator.imports().join(", "));
             if default_rules {
                 println!();
                 print!("{}", validator.default_rules().text());

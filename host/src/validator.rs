@@ -60,6 +60,7 @@ pub struct Validator {
     identity: Identity,
     label: Arc<str>,
     default_rules: Rules,
+    imports: Vec<String>,
 }
 
 impl Validator {
@@ -77,6 +78,11 @@ impl Validator {
             major: 1,
             message: format!("{e:#}"),
         };
+        let imports = component
+            .component_type()
+            .imports(&inner.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         let instance_pre = inner
             .linker
             .instantiate_pre(&component)
@@ -97,6 +103,7 @@ impl Validator {
                     version: String::new(),
                 },
             },
+            imports,
         };
         let id = validator.call(None, |store, v| {
             v.presend_validator_validator().call_identity(store)
@@ -118,6 +125,12 @@ impl Validator {
     /// The validator's name and version.
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// What the component imports, by name: for ours, only the interfaces of
+    /// its own world (no WASI: no files, network, environment or clock).
+    pub fn imports(&self) -> &[String] {
+        &self.imports
     }
 
     /// The rules the validator ships with.

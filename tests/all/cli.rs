@@ -342,3 +342,33 @@ fn help_explains_the_commands() {
         assert!(text.contains(flag), "{text}");
     }
 }
+
+#[test]
+fn a_validator_from_a_file_gives_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("validator.wasm");
+    std::fs::write(&wasm, presend_host::EMBEDDED_VALIDATOR).unwrap();
+    let args = |plugin: Option<&Path>| {
+        let mut a = vec![
+            "validate".to_string(),
+            path(&example("patients.csv")).into(),
+            "--now".into(),
+            NOW.into(),
+        ];
+        a.extend(["--format".into(), "json".into()]);
+        if let Some(p) = plugin {
+            a.extend(["--plugin".into(), path(p).into()]);
+        }
+        a
+    };
+    let run = |a: Vec<String>| {
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = presend(&refs);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(run(args(Some(&wasm))), run(args(None)));
+    let o = presend(&["info", "--plugin", path(&dir.path().join("nope.wasm"))]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nope.wasm"), "{}", stderr(&o));
+}

@@ -145,3 +145,16 @@ fn verdicts_are_the_same_bit_for_bit_each_time() {
     let b = validator().validate(&patients, &options(None)).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn the_validator_imports_nothing_beyond_its_world() {
+    assert_eq!(
+        validator().imports(),
+        [
+            "presend:validator/types@1.0.0",
+            "presend:validator/history@1.0.0",
+            "presend:validator/log@1.0.0"
+        ],
+        "no WASI: no files, network, environment, clock or randomness"
+    );
+}
