@@ -25,6 +25,10 @@ pub trait HistoryStore: Send + Sync {
 /// `permanent-failure`, `temporary-failure`, `technical-failure`, and
 /// `sent`/`sending`/`pending` (case, `_` and spaces ignored).
 pub fn parse_outcome(status: &str) -> Option<Outcome> {
+    // The canonical spellings (all SQLite holds) without allocating.
+    if let Some(o) = canonical_outcome(status) {
+        return Some(o);
+    }
     let key: String = status
         .trim()
         .chars()
@@ -36,7 +40,11 @@ pub fn parse_outcome(status: &str) -> Option<Outcome> {
             }
         })
         .collect();
-    Some(match key.as_str() {
+    canonical_outcome(&key)
+}
+
+fn canonical_outcome(status: &str) -> Option<Outcome> {
+    Some(match status {
         "delivered" => Outcome::Delivered,
         "failed" => Outcome::Failed,
         "permanent-failure" => Outcome::PermanentFailure,

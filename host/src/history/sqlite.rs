@@ -10,11 +10,12 @@
 //!                                      -- temporary-failure, technical-failure, pending
 //!     failure_reason TEXT              -- the provider's words, if any
 //! );
-//! CREATE INDEX attempts_by_number ON attempts (mobile_number, sent_at);
+//! CREATE INDEX attempts_by_number ON attempts (mobile_number, sent_at, status);
 //! ```
 //!
 //! A batch's lookup is one query: every number of the batch goes in as one
-//! array parameter (`rarray`), answered from the index.
+//! array parameter (`rarray`), each answered from the index, which covers
+//! the columns the lookup reads so the table itself is never touched.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -33,7 +34,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     status         TEXT    NOT NULL,
     failure_reason TEXT
 );
-CREATE INDEX IF NOT EXISTS attempts_by_number ON attempts (mobile_number, sent_at);
+CREATE INDEX IF NOT EXISTS attempts_by_number ON attempts (mobile_number, sent_at, status);
 ";
 
 /// History in a SQLite database file.
@@ -131,10 +132,12 @@ impl SqliteHistory {
 impl HistoryStore for SqliteHistory {
     fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>> {
         let connection = self.lock();
+        // The wanted numbers drive the join: one index seek per number.
         let mut query = connection
             .prepare_cached(
-                "SELECT mobile_number, sent_at, status FROM attempts \
-                 WHERE mobile_number IN rarray(?1) ORDER BY mobile_number",
+                "SELECT a.mobile_number, a.sent_at, a.status \
+                 FROM rarray(?1) AS wanted \
+                 JOIN attempts AS a INDEXED BY attempts_by_number ON a.mobile_number = wanted.value",
             )
             .map_err(|e| sql_error(&self.path, e))?;
         let wanted: Rc<Vec<rusqlite::types::Value>> = Rc::new(
@@ -148,23 +151,24 @@ impl HistoryStore for SqliteHistory {
             .query(params![wanted])
             .map_err(|e| sql_error(&self.path, e))?;
         let mut out: Vec<NumberHistory> = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| sql_error(&self.path, e))? {
-            let number = row.get_ref(0).and_then(|v| Ok(v.as_str()?.to_owned()));
-            let number = number.map_err(|e| sql_error(&self.path, e))?;
-            let sent_at: i64 = row.get(1).map_err(|e| sql_error(&self.path, e))?;
-            let status = row.get_ref(2).and_then(|v| Ok(v.as_str()?.to_owned()));
-            let status = status.map_err(|e| sql_error(&self.path, e))?;
-            let outcome = parse_outcome(&status).ok_or_else(|| Error::History {
+        let err = |e| sql_error(&self.path, e);
+        while let Some(row) = rows.next().map_err(err)? {
+            let number = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
+            let sent_at: i64 = row.get(1).map_err(err)?;
+            let status = row.get_ref(2).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
+            let outcome = parse_outcome(status).ok_or_else(|| Error::History {
                 origin: self.path.display().to_string(),
                 message: format!(
                     "unknown status {status:?} in table attempts – fix the row or re-import"
                 ),
             })?;
             let attempt = Attempt { sent_at, outcome };
+            // Rows come grouped by number; were they not, the validator
+            // merges entries for the same number anyway.
             match out.last_mut() {
                 Some(last) if last.number == number => last.attempts.push(attempt),
                 _ => out.push(NumberHistory {
-                    number,
+                    number: number.to_owned(),
                     attempts: vec![attempt],
                 }),
             }
