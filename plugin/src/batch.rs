@@ -1,7 +1,6 @@
 //! One batch, end to end: bytes in, one verdict per patient out.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use crate::dob::{self, Date};
 use crate::history::{self, Attempt, Score};
@@ -45,7 +44,8 @@ pub struct Batch {
 
 /// A patient checked, before history is known.
 struct Checked {
-    row: table::Row,
+    row: u32,
+    span: table::Span,
     nhs: Option<u64>,
     mobile: Option<Mobile>,
     reasons: Vec<Reason>,
@@ -77,16 +77,16 @@ impl Batch {
         let today = Date::from_unix(now);
 
         let mut checked: Vec<Checked> = Vec::new();
-        let mut first_row_of: HashMap<u64, u32> = HashMap::new();
         let columns = table::read(&text, &rules, |columns, row| {
-            checked.push(check_row(row, columns, today, &mut first_row_of));
+            checked.push(check_row(row, columns, today));
         })?;
-        drop(first_row_of);
+        mark_duplicates(&mut checked);
 
         // One history question for the batch: every distinct valid number.
         let mut numbers: Vec<Mobile> = checked.iter().filter_map(|c| c.mobile).collect();
         numbers.sort_unstable();
         numbers.dedup();
+        // Same-length E.164 strings sort as the numbers do: `asked` is sorted.
         let asked: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
         let answer = if asked.is_empty() {
             Vec::new()
@@ -95,19 +95,25 @@ impl Batch {
         };
         let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); numbers.len()];
         for h in answer {
-            let Ok(m) = mobile::parse(&h.number) else {
-                continue;
-            };
-            if let Ok(i) = numbers.binary_search(&m) {
+            let index = asked.binary_search(&h.number).ok().or_else(|| {
+                let m = mobile::parse(&crate::decode::clean_cell(&h.number)).ok()?;
+                numbers.binary_search(&m).ok()
+            });
+            if let Some(i) = index {
                 attempts[i].extend(h.attempts);
             }
         }
         let scores: Vec<Score> = attempts
-            .iter()
-            .map(|a| history::score(a, now, &rules.scoring))
+            .iter_mut()
+            .map(|a| {
+                history::sort(a);
+                history::score(a, now, &rules.scoring)
+            })
             .collect();
+        drop(attempts);
 
         let blocks = rules.likely_to_fail.blocks_batch;
+        let mut cell_reader = table::CellReader::new(&text);
         let verdicts = checked
             .into_iter()
             .map(|mut c| {
@@ -121,10 +127,10 @@ impl Batch {
                 let cells = if status == crate::Status::Accepted {
                     Vec::new()
                 } else {
-                    c.row.record.iter().map(String::from).collect()
+                    cell_reader.cells(c.span)
                 };
                 Verdict {
-                    row: c.row.row,
+                    row: c.row,
                     nhs_number: c.nhs.map(nhs::format),
                     mobile_number: c.mobile.map(Mobile::e164),
                     status,
@@ -144,31 +150,12 @@ impl Batch {
     }
 }
 
-/// Every check that needs only the row itself (and earlier rows, for
-/// duplicates); reasons are listed in a fixed order.
-fn check_row(
-    row: table::Row,
-    columns: &Columns,
-    today: Date,
-    first_row_of: &mut HashMap<u64, u32>,
-) -> Checked {
+/// Every check that needs only the row itself; reasons are listed in a
+/// fixed order (duplicates are marked afterwards, first).
+fn check_row(row: table::Row<'_>, columns: &Columns, today: Date) -> Checked {
     let mut reasons = Vec::new();
     let nhs = match nhs::parse(&row.cell(columns.nhs_number)) {
-        Ok(n) => match first_row_of.get(&n) {
-            Some(&first) => {
-                reasons.push(Reason {
-                    code: ReasonCode::DuplicateNhsNumber,
-                    message: Cow::Owned(format!(
-                        "This NHS number is already in row {first} – remove the duplicate row"
-                    )),
-                });
-                Some(n)
-            }
-            None => {
-                first_row_of.insert(n, row.row);
-                Some(n)
-            }
-        },
+        Ok(n) => Some(n),
         Err(e) => {
             let code = if e == nhs::NhsError::Missing {
                 ReasonCode::MissingNhsNumber
@@ -197,10 +184,35 @@ fn check_row(
         reasons.push(Reason::new(code, e.message()));
     }
     Checked {
-        row,
+        row: row.row,
+        span: row.span,
         nhs,
         mobile,
         reasons,
+    }
+}
+
+/// A valid NHS number seen in an earlier row: the first row keeps it, every
+/// later one is rejected. Sorting (number, position) finds them without a
+/// hash table: in each run of one number the first entry is the earliest row.
+fn mark_duplicates(checked: &mut [Checked]) {
+    let mut by_number: Vec<(u64, usize)> = checked
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.nhs.map(|n| (n, i)))
+        .collect();
+    by_number.sort_unstable();
+    for run in by_number.chunk_by(|a, b| a.0 == b.0) {
+        let first = checked[run[0].1].row;
+        for &(_, i) in &run[1..] {
+            let reason = Reason {
+                code: ReasonCode::DuplicateNhsNumber,
+                message: Cow::Owned(format!(
+                    "This NHS number is already in row {first} – remove the duplicate row"
+                )),
+            };
+            checked[i].reasons.insert(0, reason);
+        }
     }
 }
 

@@ -89,6 +89,10 @@ fn is_invisible(c: char) -> bool {
 /// Removes invisible characters, turns non-breaking spaces into spaces, and
 /// trims whitespace at both ends. Borrows when there is nothing to change.
 pub fn clean_cell(cell: &str) -> Cow<'_, str> {
+    // The common case, checked fast: plain ASCII has nothing invisible.
+    if cell.is_ascii() {
+        return Cow::Borrowed(cell.trim());
+    }
     let needs_rewrite = cell
         .chars()
         .any(|c| is_invisible(c) || c == '\u{00A0}' || c == '\u{202F}');

@@ -72,8 +72,10 @@ pub fn parse(cell: &str, today: Date) -> Result<Date, DobError> {
         .into_iter()
         .find(|&s| date_part.contains(s))
         .ok_or(DobError::Format)?;
-    let parts: Vec<&str> = date_part.split(sep).map(str::trim).collect();
-    let [a, b, c] = parts[..] else {
+    let mut parts = date_part.split(sep).map(str::trim);
+    let (Some(a), Some(b), Some(c), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(DobError::Format);
     };
     let (year, month, day) = if a.len() == 4 { (a, b, c) } else { (c, b, a) };

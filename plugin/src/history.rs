@@ -16,6 +16,8 @@
 //!   number failed, the lower its chance, and one more failure anywhere in
 //!   its history never raises it.
 
+use std::borrow::Cow;
+
 use crate::rules::ScoringRules;
 
 /// The chance after a failure is this times the estimate: at most 0.10.
@@ -75,23 +77,37 @@ pub struct Score {
     pub failed: u32,
 }
 
-/// Scores a number's history at time `now`. The attempts may come in any order.
+/// The order attempts are scored in: by time, and at the same second a
+/// failure after a delivery (`Outcome`'s order).
+fn order(a: &Attempt) -> (i64, Outcome) {
+    (a.sent_at, a.outcome)
+}
+
+/// Sorts attempts into scoring order, so `score` need not copy them.
+pub fn sort(attempts: &mut [Attempt]) {
+    attempts.sort_unstable_by_key(order);
+}
+
+/// Scores a number's history at time `now`. The attempts may come in any
+/// order; already sorted (`sort`) they are not copied.
 pub fn score(attempts: &[Attempt], now: i64, rules: &ScoringRules) -> Score {
     let prior = rules.prior.0;
     let alpha = prior * rules.prior_weight.0;
     let beta = (1.0 - prior) * rules.prior_weight.0;
-    // Sorted, so the sums (and so the bits) do not depend on input order; at
-    // the same second a failure sorts after a delivery (`Outcome`'s order).
-    let mut counted_attempts: Vec<Attempt> = attempts
-        .iter()
-        .filter(|a| a.outcome.counts())
-        .copied()
-        .collect();
-    counted_attempts.sort_unstable_by_key(|a| (a.sent_at, a.outcome));
+    // Sorted, so the sums (and so the bits) do not depend on input order.
+    let sorted: Cow<'_, [Attempt]> = if attempts.is_sorted_by_key(order) {
+        Cow::Borrowed(attempts)
+    } else {
+        let mut copy = attempts.to_vec();
+        sort(&mut copy);
+        Cow::Owned(copy)
+    };
     let mut delivered_weight = 0.0;
     let mut failed_weight = 0.0;
+    let mut counted = 0u32;
     let mut failed = 0u32;
-    for a in &counted_attempts {
+    let mut last = None;
+    for a in sorted.iter().filter(|a| a.outcome.counts()) {
         let decay = decay(now.saturating_sub(a.sent_at), rules.half_life_days.0);
         match a.outcome {
             Outcome::Delivered => delivered_weight += decay,
@@ -100,10 +116,11 @@ pub fn score(attempts: &[Attempt], now: i64, rules: &ScoringRules) -> Score {
             }
             _ => failed_weight += decay * rules.failure_weight.0,
         }
+        counted += 1;
         failed += u32::from(a.outcome.is_failure());
+        last = Some(a.outcome);
     }
-    let counted = u32::try_from(counted_attempts.len()).unwrap_or(u32::MAX);
-    let Some(last) = counted_attempts.last() else {
+    let Some(last) = last else {
         return Score {
             success_probability: prior,
             likely_to_fail: false,
@@ -112,7 +129,7 @@ pub fn score(attempts: &[Attempt], now: i64, rules: &ScoringRules) -> Score {
         };
     };
     let estimate = (alpha + delivered_weight) / (alpha + beta + delivered_weight + failed_weight);
-    let last_failed = last.outcome.is_failure();
+    let last_failed = last.is_failure();
     let success_probability = if last_failed {
         AFTER_FAILURE_MAX * estimate
     } else {

@@ -13,7 +13,10 @@ pub struct Mobile(u64);
 impl Mobile {
     /// E.164: `+447700900123`.
     pub fn e164(self) -> String {
-        format!("+44{}", self.0)
+        let mut out = String::with_capacity(13);
+        out.push_str("+44");
+        out.push_str(&crate::nhs::format(self.0));
+        out
     }
 
     /// As staff write it: `07700 900123`.
@@ -109,9 +112,6 @@ pub fn parse(cell: &str) -> Result<Mobile, MobileError> {
     if cell.is_empty() {
         return Err(MobileError::Missing);
     }
-    if looks_like_scientific(cell) {
-        return Err(MobileError::SpreadsheetNumber);
-    }
     // 20 digits is far past any valid form; more is simply "too long".
     let mut buf = [0u8; 20];
     let mut len = 0usize;
@@ -125,6 +125,7 @@ pub fn parse(cell: &str) -> Result<Mobile, MobileError> {
                 len += 1;
             }
             ' ' | '\t' | '(' | ')' | '-' | '+' => {}
+            _ if looks_like_scientific(cell) => return Err(MobileError::SpreadsheetNumber),
             _ => return Err(MobileError::Characters),
         }
     }

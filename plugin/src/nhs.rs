@@ -38,9 +38,6 @@ pub fn parse(cell: &str) -> Result<u64, NhsError> {
     if cell.is_empty() {
         return Err(NhsError::Missing);
     }
-    if crate::mobile::looks_like_scientific(cell) {
-        return Err(NhsError::SpreadsheetNumber);
-    }
     let mut digits = [0u8; 10];
     let mut count = 0usize;
     for c in cell.chars() {
@@ -52,6 +49,9 @@ pub fn parse(cell: &str) -> Result<u64, NhsError> {
                 count += 1;
             }
             ' ' | '-' => {}
+            _ if crate::mobile::looks_like_scientific(cell) => {
+                return Err(NhsError::SpreadsheetNumber);
+            }
             _ => return Err(NhsError::Characters),
         }
     }
@@ -81,7 +81,13 @@ pub fn check_digit(first_nine: &[u8]) -> Option<u8> {
 
 /// The 10 digits as text, with leading zeros kept.
 pub fn format(number: u64) -> String {
-    format!("{number:010}")
+    let mut digits = [b'0'; 10];
+    let mut n = number;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    String::from(std::str::from_utf8(&digits).expect("ASCII digits"))
 }
 
 #[cfg(test)]

@@ -59,16 +59,62 @@ pub struct Columns {
     pub date_of_birth: Option<usize>,
 }
 
-/// One non-blank data row.
-#[derive(Debug, Clone)]
-pub struct Row {
+/// One non-blank data row, lent to the caller while it is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'r> {
     /// Spreadsheet row number.
     pub row: u32,
     /// The cells, as decoded (not yet cleaned).
-    pub record: csv::StringRecord,
+    pub record: &'r csv::StringRecord,
+    /// Where the row is in the text: give it to a `CellReader` to get the
+    /// cells again later without keeping a copy of every row.
+    pub span: Span,
 }
 
-impl Row {
+/// A byte range of the decoded text holding one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// Gives back the cells (as decoded, not cleaned) of rows by their span,
+/// with one reader for the whole file: a csv reader is costly to build
+/// (buffer and state machine), so it is built once, then seeked.
+pub struct CellReader<'t> {
+    reader: csv::Reader<std::io::Cursor<&'t [u8]>>,
+    record: csv::StringRecord,
+}
+
+impl<'t> CellReader<'t> {
+    /// A reader over the decoded text that `read` was given.
+    pub fn new(text: &'t str) -> CellReader<'t> {
+        CellReader {
+            reader: csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .buffer_capacity(1024)
+                .from_reader(std::io::Cursor::new(text.as_bytes())),
+            record: csv::StringRecord::new(),
+        }
+    }
+
+    /// The cells of the row at `span`.
+    pub fn cells(&mut self, span: Span) -> Vec<String> {
+        let mut position = csv::Position::new();
+        position.set_byte(span.start as u64);
+        match self
+            .reader
+            .seek(position)
+            .and_then(|()| self.reader.read_record(&mut self.record))
+        {
+            Ok(true) => self.record.iter().map(String::from).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Row<'_> {
     /// The cleaned cell at `index`; empty when the row is short.
     pub fn cell(&self, index: usize) -> std::borrow::Cow<'_, str> {
         clean_cell(self.record.get(index).unwrap_or(""))
@@ -88,7 +134,7 @@ pub fn heading_key(heading: &str) -> String {
 pub fn read(
     text: &str,
     rules: &Rules,
-    mut each: impl FnMut(&Columns, Row),
+    mut each: impl FnMut(&Columns, Row<'_>),
 ) -> Result<Columns, FileError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
@@ -133,10 +179,12 @@ pub fn read(
     let max_rows = rules.csv.max_rows.get();
     let mut data_rows = 0u32;
     loop {
+        let span_start = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
         match reader.read_record(&mut record) {
             Ok(true) => {
                 let row = start;
                 start = next_row(&reader);
+                let span_end = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
                 if is_blank(&record) {
                     continue;
                 }
@@ -150,11 +198,16 @@ pub fn read(
                         row: Some(row),
                     });
                 }
+                let span = Span {
+                    start: span_start,
+                    end: span_end,
+                };
                 each(
                     &columns,
                     Row {
                         row,
-                        record: record.clone(),
+                        record: &record,
+                        span,
                     },
                 );
             }
@@ -268,7 +321,13 @@ mod tests {
     fn rows(text: &str) -> (Result<Columns, FileError>, Rows) {
         let mut out = Vec::new();
         let cols = read(text, &Rules::default_rules(), |_, r| {
-            out.push((r.row, r.record.iter().map(String::from).collect()))
+            let cells: Vec<String> = r.record.iter().map(String::from).collect();
+            assert_eq!(
+                cells,
+                CellReader::new(text).cells(r.span),
+                "a span gives the row's cells back"
+            );
+            out.push((r.row, cells))
         });
         (cols, out)
     }
