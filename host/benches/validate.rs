@@ -13,10 +13,11 @@
 //! Figures, not pass/fail: machines here are shared and noisy, so targets
 //! are compared by a person reading medians, never asserted.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use presend_host::history::{Attempt, HistoryRecord, NumberHistory, Outcome};
+use presend_host::history::{Attempt, HistoryRecord, Outcome};
 use presend_host::{BatchOptions, HistoryStore, Runtime, SqliteHistory};
 
 const PATIENTS: usize = 100_000;
@@ -100,14 +101,7 @@ fn main() {
         let mut batch = presend_plugin::Batch::new(rules.clone(), NOW);
         batch.push(&patients);
         batch
-            .finish(|numbers| {
-                history
-                    .lookup(numbers)
-                    .expect("lookup")
-                    .into_iter()
-                    .map(native)
-                    .collect()
-            })
+            .finish(|numbers| native_lookup(&*history, numbers))
             .expect("native batch");
     });
 
@@ -175,24 +169,38 @@ fn median(runs: usize, mut f: impl FnMut()) -> Duration {
     times[runs / 2]
 }
 
-fn native(h: NumberHistory) -> presend_plugin::NumberHistory {
-    presend_plugin::NumberHistory {
-        number: h.number,
-        attempts: h
-            .attempts
-            .into_iter()
-            .map(|a| presend_plugin::Attempt {
-                sent_at: a.sent_at,
-                outcome: match a.outcome {
-                    Outcome::Delivered => presend_plugin::Outcome::Delivered,
-                    Outcome::Failed => presend_plugin::Outcome::Failed,
-                    Outcome::PermanentFailure => presend_plugin::Outcome::PermanentFailure,
-                    Outcome::TemporaryFailure => presend_plugin::Outcome::TemporaryFailure,
-                    Outcome::TechnicalFailure => presend_plugin::Outcome::TechnicalFailure,
-                    Outcome::Pending => presend_plugin::Outcome::Pending,
-                },
-            })
-            .collect(),
+/// What the host does for the component, done for the native core: look
+/// the numbers up, and answer with (position, attempt) pairs.
+fn native_lookup(
+    history: &dyn HistoryStore,
+    numbers: &[String],
+) -> Vec<(u32, presend_plugin::Attempt)> {
+    let position: HashMap<&str, u32> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u32))
+        .collect();
+    let mut out = Vec::new();
+    for h in history.lookup(numbers).expect("lookup") {
+        let Some(&i) = position.get(h.number.as_str()) else {
+            continue;
+        };
+        out.extend(h.attempts.into_iter().map(|a| (i, native(a))));
+    }
+    out
+}
+
+fn native(a: Attempt) -> presend_plugin::Attempt {
+    presend_plugin::Attempt {
+        sent_at: a.sent_at,
+        outcome: match a.outcome {
+            Outcome::Delivered => presend_plugin::Outcome::Delivered,
+            Outcome::Failed => presend_plugin::Outcome::Failed,
+            Outcome::PermanentFailure => presend_plugin::Outcome::PermanentFailure,
+            Outcome::TemporaryFailure => presend_plugin::Outcome::TemporaryFailure,
+            Outcome::TechnicalFailure => presend_plugin::Outcome::TechnicalFailure,
+            Outcome::Pending => presend_plugin::Outcome::Pending,
+        },
     }
 }
 

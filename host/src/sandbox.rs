@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
-use crate::bindings::presend::validator::types::{LogLevel, NumberHistory};
+use std::collections::HashMap;
+
+use crate::bindings::presend::validator::types::{self as wit, LogLevel};
 use crate::bindings::presend::validator::{history, log, types};
-use crate::history::HistoryStore;
+use crate::history::{HistoryStore, NumberHistory, Outcome};
 
 /// The longest guest panic message kept for the error report.
 const MAX_PANIC_MESSAGE: usize = 2048;
@@ -91,7 +93,7 @@ impl ResourceLimiter for Limiter {
 impl types::Host for Sandbox {}
 
 impl history::Host for Sandbox {
-    fn lookup(&mut self, numbers: Vec<String>) -> wasmtime::Result<Vec<NumberHistory>> {
+    fn lookup(&mut self, numbers: Vec<String>) -> wasmtime::Result<Vec<wit::Attempt>> {
         let Some(store) = &self.history else {
             tracing::debug!(
                 numbers = numbers.len(),
@@ -102,13 +104,14 @@ impl history::Host for Sandbox {
         let started = std::time::Instant::now();
         match store.lookup(&numbers) {
             Ok(found) => {
+                let attempts = flatten(&numbers, found);
                 tracing::debug!(
                     numbers = numbers.len(),
-                    with_history = found.len(),
+                    attempts = attempts.len(),
                     micros = started.elapsed().as_micros() as u64,
                     "history lookup"
                 );
-                Ok(found)
+                Ok(attempts)
             }
             Err(e) => {
                 tracing::warn!(numbers = numbers.len(), "history lookup failed");
@@ -116,6 +119,40 @@ impl history::Host for Sandbox {
                 Err(wasmtime::Error::msg("history lookup failed"))
             }
         }
+    }
+}
+
+/// The store's per-number answer as the contract's flat list, each attempt
+/// naming its number by position in `numbers`. Numbers the validator did not
+/// ask about are dropped.
+fn flatten(numbers: &[String], found: Vec<NumberHistory>) -> Vec<wit::Attempt> {
+    let position: HashMap<&str, u32> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect();
+    let mut flat = Vec::with_capacity(found.iter().map(|h| h.attempts.len()).sum());
+    for h in found {
+        let Some(&number) = position.get(h.number.as_str()) else {
+            continue;
+        };
+        flat.extend(h.attempts.into_iter().map(|a| wit::Attempt {
+            number,
+            sent_at: a.sent_at,
+            outcome: outcome(a.outcome),
+        }));
+    }
+    flat
+}
+
+fn outcome(o: Outcome) -> wit::Outcome {
+    match o {
+        Outcome::Delivered => wit::Outcome::Delivered,
+        Outcome::Failed => wit::Outcome::Failed,
+        Outcome::PermanentFailure => wit::Outcome::PermanentFailure,
+        Outcome::TemporaryFailure => wit::Outcome::TemporaryFailure,
+        Outcome::TechnicalFailure => wit::Outcome::TechnicalFailure,
+        Outcome::Pending => wit::Outcome::Pending,
     }
 }
 

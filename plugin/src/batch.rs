@@ -10,15 +10,6 @@ use crate::rules::Rules;
 use crate::table::{self, Columns, FileError};
 use crate::verdict::{Reason, ReasonCode, Verdict, status_of};
 
-/// The delivery history of one number, as the host answers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NumberHistory {
-    /// E.164.
-    pub number: String,
-    /// Its attempts, in any order.
-    pub attempts: Vec<Attempt>,
-}
-
 /// Everything a batch produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchResult {
@@ -67,10 +58,12 @@ impl Batch {
     }
 
     /// Checks every patient, asks `lookup` once for the history of every
-    /// distinct valid number, and returns the verdicts.
+    /// distinct valid number, and returns the verdicts. `lookup` answers
+    /// with every attempt to any of the numbers it is given, as (position of
+    /// the number in the slice, attempt), in any order.
     pub fn finish(
         self,
-        lookup: impl FnOnce(&[String]) -> Vec<NumberHistory>,
+        lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>,
     ) -> Result<BatchResult, FileError> {
         let Batch { rules, now, input } = self;
         let (text, _encoding) = crate::decode::decode(&input);
@@ -86,31 +79,14 @@ impl Batch {
         let mut numbers: Vec<Mobile> = checked.iter().filter_map(|c| c.mobile).collect();
         numbers.sort_unstable();
         numbers.dedup();
-        // Same-length E.164 strings sort as the numbers do: `asked` is sorted.
         let asked: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
         let answer = if asked.is_empty() {
             Vec::new()
         } else {
             lookup(&asked)
         };
-        let mut attempts: Vec<Vec<Attempt>> = vec![Vec::new(); numbers.len()];
-        for h in answer {
-            let index = asked.binary_search(&h.number).ok().or_else(|| {
-                let m = mobile::parse(&crate::decode::clean_cell(&h.number)).ok()?;
-                numbers.binary_search(&m).ok()
-            });
-            if let Some(i) = index {
-                attempts[i].extend(h.attempts);
-            }
-        }
-        let scores: Vec<Score> = attempts
-            .iter_mut()
-            .map(|a| {
-                history::sort(a);
-                history::score(a, now, &rules.scoring)
-            })
-            .collect();
-        drop(attempts);
+        let scores = score_all(answer, numbers.len(), now, &rules);
+        drop(asked);
 
         let blocks = rules.likely_to_fail.blocks_batch;
         let mut cell_reader = table::CellReader::new(&text);
@@ -145,7 +121,7 @@ impl Batch {
             rules_version: rules.version.0,
             columns,
             verdicts,
-            numbers_looked_up: asked.len(),
+            numbers_looked_up: numbers.len(),
         })
     }
 }
@@ -192,6 +168,24 @@ fn check_row(row: table::Row<'_>, columns: &Columns, today: Date) -> Checked {
     }
 }
 
+/// Scores each of `count` numbers from the flat answer of `lookup`: sorted
+/// by (number, scoring order), each number's attempts are one slice, scored
+/// without further allocation. Positions out of range are ignored.
+fn score_all(mut answer: Vec<(u32, Attempt)>, count: usize, now: i64, rules: &Rules) -> Vec<Score> {
+    answer.retain(|&(i, _)| (i as usize) < count);
+    answer.sort_unstable_by_key(|&(i, a)| (i, history::order(&a)));
+    let (owners, attempts): (Vec<u32>, Vec<Attempt>) = answer.into_iter().unzip();
+    let mut scores = vec![history::score(&[], now, &rules.scoring); count];
+    let mut start = 0;
+    while start < owners.len() {
+        let owner = owners[start];
+        let end = start + owners[start..].partition_point(|&o| o == owner);
+        scores[owner as usize] = history::score(&attempts[start..end], now, &rules.scoring);
+        start = end;
+    }
+    scores
+}
+
 /// A valid NHS number seen in an earlier row: the first row keeps it, every
 /// later one is rejected. Sorting (number, position) finds them without a
 /// hash table: in each run of one number the first entry is the earliest row.
@@ -224,5 +218,52 @@ fn likely_to_fail(s: Score) -> Reason {
     Reason {
         code: ReasonCode::LikelyToFail,
         message: Cow::Owned(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Outcome;
+
+    const NOW: i64 = 1_795_770_000;
+    const CSV: &[u8] = b"NHS Number,Mobile\n9990000018,07700900002\n9990000026,+447700900001\n9990000034,07700 900002\n";
+
+    fn run(lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>) -> BatchResult {
+        let mut batch = Batch::new(Rules::default_rules(), NOW);
+        batch.push(&CSV[..10]);
+        batch.push(&CSV[10..]);
+        batch.finish(lookup).unwrap()
+    }
+
+    #[test]
+    fn history_is_asked_once_for_each_distinct_number() {
+        let mut calls = 0;
+        let result = run(|numbers| {
+            calls += 1;
+            assert_eq!(numbers, ["+447700900001", "+447700900002"]);
+            Vec::new()
+        });
+        assert_eq!(calls, 1);
+        assert_eq!(result.numbers_looked_up, 2);
+        assert_eq!(result.verdicts.len(), 3);
+    }
+
+    #[test]
+    fn answers_are_matched_by_position_in_any_order() {
+        let failed = Attempt {
+            sent_at: NOW - 10,
+            outcome: Outcome::Failed,
+        };
+        let delivered = Attempt {
+            sent_at: NOW - 100,
+            outcome: Outcome::Delivered,
+        };
+        let result = run(|_| vec![(1, failed), (0, delivered), (1, delivered), (7, failed)]);
+        let status: Vec<crate::Status> = result.verdicts.iter().map(|v| v.status).collect();
+        use crate::Status::*;
+        // Rows 2 and 4 share +447700900002 (position 1): its last attempt failed.
+        assert_eq!(status, [LikelyToFail, Accepted, LikelyToFail]);
+        assert!(result.verdicts[1].success_probability.unwrap() >= 0.5);
     }
 }

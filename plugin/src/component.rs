@@ -8,7 +8,7 @@ use exports::presend::validator::validator::{self as wit, Guest, GuestBatch};
 use presend::validator::types as t;
 use presend::validator::{history, log};
 
-use crate::batch::{BatchResult, NumberHistory};
+use crate::batch::BatchResult;
 use crate::history::{Attempt, Outcome};
 use crate::rules::{Rules, RulesError};
 use crate::table::FileError;
@@ -100,19 +100,15 @@ impl GuestBatch for BatchSession {
     }
 }
 
-fn lookup(numbers: &[String]) -> Vec<NumberHistory> {
+fn lookup(numbers: &[String]) -> Vec<(u32, Attempt)> {
     history::lookup(numbers)
         .into_iter()
-        .map(|h| NumberHistory {
-            number: h.number,
-            attempts: h
-                .attempts
-                .into_iter()
-                .map(|a| Attempt {
-                    sent_at: a.sent_at,
-                    outcome: outcome(a.outcome),
-                })
-                .collect(),
+        .map(|a| {
+            let attempt = Attempt {
+                sent_at: a.sent_at,
+                outcome: outcome(a.outcome),
+            };
+            (a.number, attempt)
         })
         .collect()
 }

@@ -79,17 +79,12 @@ pub struct Score {
 
 /// The order attempts are scored in: by time, and at the same second a
 /// failure after a delivery (`Outcome`'s order).
-fn order(a: &Attempt) -> (i64, Outcome) {
+pub fn order(a: &Attempt) -> (i64, Outcome) {
     (a.sent_at, a.outcome)
 }
 
-/// Sorts attempts into scoring order, so `score` need not copy them.
-pub fn sort(attempts: &mut [Attempt]) {
-    attempts.sort_unstable_by_key(order);
-}
-
 /// Scores a number's history at time `now`. The attempts may come in any
-/// order; already sorted (`sort`) they are not copied.
+/// order; already in scoring order (`order`) they are not copied.
 pub fn score(attempts: &[Attempt], now: i64, rules: &ScoringRules) -> Score {
     let prior = rules.prior.0;
     let alpha = prior * rules.prior_weight.0;
@@ -99,7 +94,7 @@ pub fn score(attempts: &[Attempt], now: i64, rules: &ScoringRules) -> Score {
         Cow::Borrowed(attempts)
     } else {
         let mut copy = attempts.to_vec();
-        sort(&mut copy);
+        copy.sort_unstable_by_key(order);
         Cow::Owned(copy)
     };
     let mut delivered_weight = 0.0;

@@ -22,7 +22,7 @@ pub mod verdict;
 #[cfg(target_arch = "wasm32")]
 mod component;
 
-pub use batch::{Batch, BatchResult, NumberHistory};
+pub use batch::{Batch, BatchResult};
 pub use history::{Attempt, Outcome};
 pub use rules::{Rules, RulesError};
 pub use table::{Columns, FileError};

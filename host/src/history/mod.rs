@@ -11,8 +11,42 @@ mod sqlite;
 pub use csv_file::{CsvHistory, HistoryRecord, HistoryRecords, read_history_csv};
 pub use sqlite::SqliteHistory;
 
-pub use crate::bindings::presend::validator::types::{Attempt, NumberHistory, Outcome};
 use crate::error::Result;
+
+/// How one delivery attempt ended, as the platform recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The handset confirmed delivery.
+    Delivered,
+    /// Failed, cause unknown.
+    Failed,
+    /// The number does not exist, is invalid or cannot take SMS.
+    PermanentFailure,
+    /// Phone off, out of signal, memory full, or expired after 72 hours.
+    TemporaryFailure,
+    /// The provider's own fault: no evidence against the number.
+    TechnicalFailure,
+    /// Sent, sending or pending: no evidence yet.
+    Pending,
+}
+
+/// One message sent to a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// When it was sent, in seconds since the Unix epoch (UTC).
+    pub sent_at: i64,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// The delivery history of one number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberHistory {
+    /// The number in E.164, exactly as it was asked for.
+    pub number: String,
+    /// Its attempts, in any order.
+    pub attempts: Vec<Attempt>,
+}
 
 /// A source of delivery history. Lookups are batched: one call per batch
 /// with every distinct number, never one per patient.
