@@ -251,8 +251,9 @@ fn validate(args: ValidateArgs) -> anyhow::Result<()> {
             out.display()
         );
     }
-    let stdout = std::io::stdout();
-    let mut stdout = stdout.lock();
+    // Stdout is line-buffered: 100k patients of pretty JSON would be a
+    // million write calls without a buffer of our own.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     match args.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut stdout, &report)?;
@@ -260,6 +261,7 @@ fn validate(args: ValidateArgs) -> anyhow::Result<()> {
         }
         Format::Text => print_text(&mut stdout, &report)?,
     }
+    stdout.flush()?;
     Ok(())
 }
 
