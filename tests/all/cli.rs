@@ -26,21 +26,23 @@ fn path(p: &Path) -> &str {
 
 const NOW: &str = "2026-11-27T09:00:00Z";
 
+/// `presend validate examples/patients.csv [--history H] --now NOW EXTRA...`,
+/// which must succeed.
+fn validate_example(history: Option<&Path>, extra: &[&str]) -> Output {
+    let patients = example("patients.csv");
+    let mut args = vec!["validate", path(&patients), "--now", NOW];
+    if let Some(h) = history {
+        args.extend(["--history", path(h)]);
+    }
+    args.extend(extra);
+    let o = presend(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
 #[test]
 fn validate_json_has_exactly_the_contract_keys() {
-    let patients = example("patients.csv");
-    let history = example("history.csv");
-    let o = presend(&[
-        "validate",
-        path(&patients),
-        "--history",
-        path(&history),
-        "--now",
-        NOW,
-        "--format",
-        "json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = validate_example(Some(&example("history.csv")), &["--format", "json"]);
     let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let keys = |v: &serde_json::Value| {
         let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
@@ -86,15 +88,7 @@ fn validate_json_has_exactly_the_contract_keys() {
 
 #[test]
 fn validate_text_summarises_and_lists_who_is_not_accepted() {
-    let o = presend(&[
-        "validate",
-        path(&example("patients.csv")),
-        "--history",
-        path(&example("history.csv")),
-        "--now",
-        NOW,
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = validate_example(Some(&example("history.csv")), &[]);
     let text = stdout(&o);
     assert!(text.contains("300 patients:"), "{text}");
     assert!(text.contains("Not accepted:"), "{text}");
@@ -105,17 +99,7 @@ fn validate_text_summarises_and_lists_who_is_not_accepted() {
 fn out_writes_a_reasons_csv_that_is_safe_in_a_spreadsheet() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reasons.csv");
-    let o = presend(&[
-        "validate",
-        path(&example("patients.csv")),
-        "--history",
-        path(&example("history.csv")),
-        "--now",
-        NOW,
-        "--out",
-        path(&out),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    validate_example(Some(&example("history.csv")), &["--out", path(&out)]);
     let mut reader = csv::Reader::from_path(&out).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
@@ -134,16 +118,7 @@ fn out_writes_a_reasons_csv_that_is_safe_in_a_spreadsheet() {
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    let json = presend(&[
-        "validate",
-        path(&example("patients.csv")),
-        "--history",
-        path(&example("history.csv")),
-        "--now",
-        NOW,
-        "--format",
-        "json",
-    ]);
+    let json = validate_example(Some(&example("history.csv")), &["--format", "json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let not_accepted = json["patients"]
         .as_array()
@@ -274,38 +249,16 @@ fn history_import_then_validate_from_sqlite_matches_csv() {
         "{}",
         stdout(&o)
     );
-    let run = |history: &Path| {
-        let o = presend(&[
-            "validate",
-            path(&example("patients.csv")),
-            "--history",
-            path(history),
-            "--now",
-            NOW,
-            "--format",
-            "json",
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
-    };
+    let run = |history: &Path| stdout(&validate_example(Some(history), &["--format", "json"]));
     assert_eq!(run(&db), run(&example("history.csv")));
 }
 
 #[test]
 fn logs_never_carry_patient_data() {
-    let o = presend(&[
-        "validate",
-        path(&example("patients.csv")),
-        "--history",
-        path(&example("history.csv")),
-        "--now",
-        NOW,
-        "--log-level",
-        "trace",
-        "--format",
-        "json",
-    ]);
-    assert!(o.status.success());
+    let o = validate_example(
+        Some(&example("history.csv")),
+        &["--log-level", "trace", "--format", "json"],
+    );
     let logs = stderr(&o);
     assert!(
         logs.contains("batch validated"),
@@ -348,26 +301,9 @@ fn a_validator_from_a_file_gives_the_same_verdicts() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("validator.wasm");
     std::fs::write(&wasm, presend_host::EMBEDDED_VALIDATOR).unwrap();
-    let args = |plugin: Option<&Path>| {
-        let mut a = vec![
-            "validate".to_string(),
-            path(&example("patients.csv")).into(),
-            "--now".into(),
-            NOW.into(),
-        ];
-        a.extend(["--format".into(), "json".into()]);
-        if let Some(p) = plugin {
-            a.extend(["--plugin".into(), path(p).into()]);
-        }
-        a
-    };
-    let run = |a: Vec<String>| {
-        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-        let o = presend(&refs);
-        assert!(o.status.success(), "{}", stderr(&o));
-        stdout(&o)
-    };
-    assert_eq!(run(args(Some(&wasm))), run(args(None)));
+    let from_file = validate_example(None, &["--format", "json", "--plugin", path(&wasm)]);
+    let embedded = validate_example(None, &["--format", "json"]);
+    assert_eq!(stdout(&from_file), stdout(&embedded));
     let o = presend(&["info", "--plugin", path(&dir.path().join("nope.wasm"))]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nope.wasm"), "{}", stderr(&o));
