@@ -168,22 +168,44 @@ fn check_row(row: table::Row<'_>, columns: &Columns, today: Date) -> Checked {
     }
 }
 
-/// Scores each of `count` numbers from the flat answer of `lookup`: sorted
-/// by (number, scoring order), each number's attempts are one slice, scored
-/// without further allocation. Positions out of range are ignored.
-fn score_all(mut answer: Vec<(u32, Attempt)>, count: usize, now: i64, rules: &Rules) -> Vec<Score> {
-    answer.retain(|&(i, _)| (i as usize) < count);
-    answer.sort_unstable_by_key(|&(i, a)| (i, history::order(&a)));
-    let (owners, attempts): (Vec<u32>, Vec<Attempt>) = answer.into_iter().unzip();
-    let mut scores = vec![history::score(&[], now, &rules.scoring); count];
-    let mut start = 0;
-    while start < owners.len() {
-        let owner = owners[start];
-        let end = start + owners[start..].partition_point(|&o| o == owner);
-        scores[owner as usize] = history::score(&attempts[start..end], now, &rules.scoring);
-        start = end;
+/// Scores each of `count` numbers from the flat answer of `lookup`.
+/// A counting sort groups the attempts by number in two linear passes (no
+/// comparison sort of the whole answer); each number's few attempts are then
+/// put in scoring order and scored in place. Positions out of range are
+/// ignored.
+fn score_all(answer: Vec<(u32, Attempt)>, count: usize, now: i64, rules: &Rules) -> Vec<Score> {
+    let mut starts = vec![0usize; count + 1];
+    for &(owner, _) in &answer {
+        if let Some(n) = starts.get_mut(owner as usize + 1) {
+            *n += 1;
+        }
     }
-    scores
+    for i in 0..count {
+        starts[i + 1] += starts[i];
+    }
+    let mut next = starts.clone();
+    let filler = Attempt {
+        sent_at: 0,
+        outcome: history::Outcome::Pending,
+    };
+    let mut grouped = vec![filler; starts[count]];
+    for (owner, attempt) in answer {
+        if let Some(slot) = next
+            .get_mut(owner as usize)
+            .filter(|_| (owner as usize) < count)
+        {
+            grouped[*slot] = attempt;
+            *slot += 1;
+        }
+    }
+    let mut scorer = history::Scorer::new(&rules.scoring, now);
+    (0..count)
+        .map(|i| {
+            let own = &mut grouped[starts[i]..starts[i + 1]];
+            own.sort_unstable_by_key(history::order);
+            scorer.score(own)
+        })
+        .collect()
 }
 
 /// A valid NHS number seen in an earlier row: the first row keeps it, every

@@ -12,9 +12,9 @@
 //! - Within each band the chance is a Beta-Bernoulli estimate: the prior from
 //!   the rules plus the evidence, each attempt weighted by its kind (a
 //!   permanent failure counts `permanent_failure_factor` times a temporary
-//!   one) and by its age (halving every `half_life_days`). So the more a
-//!   number failed, the lower its chance, and one more failure anywhere in
-//!   its history never raises it.
+//!   one) and by its age in whole days (halving every `half_life_days`).
+//!   So the more a number failed, the lower its chance, and one more failure
+//!   anywhere in its history never raises it.
 
 use std::borrow::Cow;
 
@@ -83,70 +83,117 @@ pub fn order(a: &Attempt) -> (i64, Outcome) {
     (a.sent_at, a.outcome)
 }
 
-/// Scores a number's history at time `now`. The attempts may come in any
-/// order; already in scoring order (`order`) they are not copied.
-pub fn score(attempts: &[Attempt], now: i64, rules: &ScoringRules) -> Score {
-    let prior = rules.prior.0;
-    let alpha = prior * rules.prior_weight.0;
-    let beta = (1.0 - prior) * rules.prior_weight.0;
-    // Sorted, so the sums (and so the bits) do not depend on input order.
-    let sorted: Cow<'_, [Attempt]> = if attempts.is_sorted_by_key(order) {
-        Cow::Borrowed(attempts)
-    } else {
-        let mut copy = attempts.to_vec();
-        copy.sort_unstable_by_key(order);
-        Cow::Owned(copy)
-    };
-    let mut delivered_weight = 0.0;
-    let mut failed_weight = 0.0;
-    let mut counted = 0u32;
-    let mut failed = 0u32;
-    let mut last = None;
-    for a in sorted.iter().filter(|a| a.outcome.counts()) {
-        let decay = decay(now.saturating_sub(a.sent_at), rules.half_life_days.0);
-        match a.outcome {
-            Outcome::Delivered => delivered_weight += decay,
-            Outcome::PermanentFailure => {
-                failed_weight += decay * rules.failure_weight.0 * rules.permanent_failure_factor.0
-            }
-            _ => failed_weight += decay * rules.failure_weight.0,
+/// Scores many numbers' histories at one time `now`, remembering the weight
+/// of each age (in whole days) it has seen: a batch's attempts share few
+/// distinct ages, and `exp2` is the costliest step of scoring.
+pub struct Scorer<'r> {
+    rules: &'r ScoringRules,
+    now: i64,
+    /// Weight by age in days; NaN where not yet computed.
+    decay_by_day: Vec<f64>,
+}
+
+/// Ages up to this many days are remembered (a century); older ones are
+/// computed each time.
+const REMEMBERED_DAYS: usize = 36_525;
+
+impl<'r> Scorer<'r> {
+    /// A scorer for `rules` at `now` (Unix seconds, UTC).
+    pub fn new(rules: &'r ScoringRules, now: i64) -> Scorer<'r> {
+        Scorer {
+            rules,
+            now,
+            decay_by_day: Vec::new(),
         }
-        counted += 1;
-        failed += u32::from(a.outcome.is_failure());
-        last = Some(a.outcome);
     }
-    let Some(last) = last else {
-        return Score {
-            success_probability: prior,
-            likely_to_fail: false,
+
+    /// The weight of evidence from an attempt sent at `sent_at`: 1 when new,
+    /// halving every `half_life_days` of age, counted in whole days. Uses
+    /// `libm` so the component and native builds give the same bits.
+    fn decay(&mut self, sent_at: i64) -> f64 {
+        let half_life = self.rules.half_life_days.0;
+        let age_days = self.now.saturating_sub(sent_at).max(0) / 86_400;
+        if half_life == 0.0 || age_days == 0 {
+            return 1.0;
+        }
+        let compute = || libm::exp2(-(age_days as f64) / half_life);
+        let Ok(day) = usize::try_from(age_days) else {
+            return compute();
+        };
+        if day >= REMEMBERED_DAYS {
+            return compute();
+        }
+        if self.decay_by_day.len() <= day {
+            self.decay_by_day.resize(day + 1, f64::NAN);
+        }
+        if self.decay_by_day[day].is_nan() {
+            self.decay_by_day[day] = compute();
+        }
+        self.decay_by_day[day]
+    }
+
+    /// Scores one number's history. The attempts may come in any order;
+    /// already in scoring order (`order`) they are not copied.
+    pub fn score(&mut self, attempts: &[Attempt]) -> Score {
+        let rules = self.rules;
+        let prior = rules.prior.0;
+        let alpha = prior * rules.prior_weight.0;
+        let beta = (1.0 - prior) * rules.prior_weight.0;
+        // Sorted, so the sums (and so the bits) do not depend on input order.
+        let sorted: Cow<'_, [Attempt]> = if attempts.is_sorted_by_key(order) {
+            Cow::Borrowed(attempts)
+        } else {
+            let mut copy = attempts.to_vec();
+            copy.sort_unstable_by_key(order);
+            Cow::Owned(copy)
+        };
+        let mut delivered_weight = 0.0;
+        let mut failed_weight = 0.0;
+        let mut counted = 0u32;
+        let mut failed = 0u32;
+        let mut last = None;
+        for a in sorted.iter().filter(|a| a.outcome.counts()) {
+            let decay = self.decay(a.sent_at);
+            match a.outcome {
+                Outcome::Delivered => delivered_weight += decay,
+                Outcome::PermanentFailure => {
+                    failed_weight +=
+                        decay * rules.failure_weight.0 * rules.permanent_failure_factor.0
+                }
+                _ => failed_weight += decay * rules.failure_weight.0,
+            }
+            counted += 1;
+            failed += u32::from(a.outcome.is_failure());
+            last = Some(a.outcome);
+        }
+        let Some(last) = last else {
+            return Score {
+                success_probability: prior,
+                likely_to_fail: false,
+                counted,
+                failed,
+            };
+        };
+        let estimate =
+            (alpha + delivered_weight) / (alpha + beta + delivered_weight + failed_weight);
+        let last_failed = last.is_failure();
+        let success_probability = if last_failed {
+            AFTER_FAILURE_MAX * estimate
+        } else {
+            AFTER_DELIVERY_MIN + (1.0 - AFTER_DELIVERY_MIN) * estimate
+        };
+        Score {
+            success_probability,
+            likely_to_fail: last_failed,
             counted,
             failed,
-        };
-    };
-    let estimate = (alpha + delivered_weight) / (alpha + beta + delivered_weight + failed_weight);
-    let last_failed = last.is_failure();
-    let success_probability = if last_failed {
-        AFTER_FAILURE_MAX * estimate
-    } else {
-        AFTER_DELIVERY_MIN + (1.0 - AFTER_DELIVERY_MIN) * estimate
-    };
-    Score {
-        success_probability,
-        likely_to_fail: last_failed,
-        counted,
-        failed,
+        }
     }
 }
 
-/// The weight of evidence `age` seconds old: 1 when new, halving every
-/// `half_life_days`. Uses `libm` so the component and native builds give the
-/// same bits.
-fn decay(age_seconds: i64, half_life_days: f64) -> f64 {
-    if half_life_days == 0.0 || age_seconds <= 0 {
-        return 1.0;
-    }
-    let age_days = age_seconds as f64 / 86_400.0;
-    libm::exp2(-age_days / half_life_days)
+/// Scores one number's history at time `now` (see `Scorer`).
+pub fn score(attempts: &[Attempt], now: i64, rules: &ScoringRules) -> Score {
+    Scorer::new(rules, now).score(attempts)
 }
 
 #[cfg(test)]
@@ -238,6 +285,21 @@ mod tests {
         let b = [at(1, Outcome::TemporaryFailure), at(1, Outcome::Delivered)];
         assert!(score(&a, NOW, &rules()).likely_to_fail);
         assert_eq!(p(&a).to_bits(), p(&b).to_bits());
+    }
+
+    #[test]
+    fn a_scorer_reused_across_numbers_gives_the_same_bits() {
+        let histories = [
+            vec![at(400, Outcome::Delivered), at(3, Outcome::Failed)],
+            vec![at(3, Outcome::Delivered)],
+            vec![at(40_000, Outcome::PermanentFailure)],
+        ];
+        let r = rules();
+        let mut scorer = Scorer::new(&r, NOW);
+        for h in &histories {
+            let shared = scorer.score(h).success_probability;
+            assert_eq!(shared.to_bits(), p(h).to_bits());
+        }
     }
 
     #[test]
