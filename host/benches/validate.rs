@@ -3,7 +3,8 @@
 //! Makes its own data with a fixed seed (a 100,000-row patient file and a
 //! 1,000,000-attempt history in SQLite, in a temporary directory) and prints
 //! medians of repeated runs:
-//! - end-to-end batch on a warm host (component + SQLite history);
+//! - end-to-end batch on a warm host (component + SQLite history, and
+//!   component + in-memory history loaded from CSV);
 //! - the same without history (validation alone);
 //! - per-batch fixed cost (a 10-row file);
 //! - cold start: compiling the component, and loading it precompiled;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use presend_host::history::{Attempt, HistoryRecord, Outcome};
-use presend_host::{BatchOptions, HistoryStore, Runtime, SqliteHistory};
+use presend_host::{BatchOptions, CsvHistory, HistoryStore, Runtime, SqliteHistory};
 
 const PATIENTS: usize = 100_000;
 const ATTEMPTS: usize = 1_000_000;
@@ -34,10 +35,13 @@ fn main() {
     let patients = patient_file(&mut rng);
     let small = patient_file_of(&mut rng, 10);
     let db = dir.path().join("history.db");
+    let history_csv = dir.path().join("history.csv");
     let started = Instant::now();
+    let records = history(&mut rng);
+    write_history_csv(&history_csv, &records);
     let store = SqliteHistory::create(&db).expect("create db");
-    store.insert(&history(&mut rng)).expect("insert history");
-    drop(store);
+    store.insert(&records).expect("insert history");
+    drop((store, records));
     println!(
         "data: {} patients ({} KiB), {} attempts over {} numbers in SQLite (made in {:.1} s)",
         PATIENTS,
@@ -60,6 +64,15 @@ fn main() {
         ..with_history.clone()
     };
 
+    let started = Instant::now();
+    let in_memory: Arc<dyn HistoryStore> =
+        Arc::new(CsvHistory::load(&history_csv, &validator).expect("load history CSV"));
+    let csv_load = started.elapsed();
+    let with_memory_history = BatchOptions {
+        history: Some(in_memory),
+        ..with_history.clone()
+    };
+
     let report = validator.validate(&patients, &with_history).expect("batch");
     println!(
         "verdicts: {} accepted, {} rejected, {} likely to fail",
@@ -77,6 +90,11 @@ fn main() {
 
     let e2e = median(11, || {
         validator.validate(&patients, &with_history).expect("batch");
+    });
+    let e2e_memory = median(11, || {
+        validator
+            .validate(&patients, &with_memory_history)
+            .expect("batch");
     });
     let wasm_core = median(11, || {
         validator
@@ -126,6 +144,10 @@ fn main() {
     println!("{:<52} {:>12}", "median of repeated runs", "time");
     row("100k rows end to end, warm host, SQLite history", e2e);
     row("  of which the SQLite lookup (90k numbers)", lookup);
+    row(
+        "100k rows end to end, warm host, in-memory history",
+        e2e_memory,
+    );
     row("100k rows, warm host, no history", wasm_core);
     row("10-row batch: per-batch fixed cost", fixed);
     row("cold: compile the component (Component::new)", compile);
@@ -134,6 +156,10 @@ fn main() {
         precompiled,
     );
     row("cold: load_embedded (compile + identity + rules)", load);
+    row(
+        "load the 1M-attempt history CSV (CsvHistory::load)",
+        csv_load,
+    );
     row("native core, 100k rows, no history", native_core);
     row("native core, 100k rows, SQLite history", native_e2e);
     println!();
@@ -285,6 +311,17 @@ fn history(rng: &mut fastrand::Rng) -> Vec<HistoryRecord> {
             }
         })
         .collect()
+}
+
+fn write_history_csv(path: &std::path::Path, records: &[HistoryRecord]) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("create CSV"));
+    writeln!(out, "mobile_number,sent_at,status").expect("write");
+    for r in records {
+        let status = presend_host::history::outcome_str(r.attempt.outcome);
+        let sent_at = presend_host::timestamp::format(r.attempt.sent_at);
+        writeln!(out, "{},{sent_at},{status}", r.number).expect("write");
+    }
 }
 
 fn peak_rss_kib() -> Option<u64> {
