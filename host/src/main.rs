@@ -179,13 +179,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 db.display(),
                 csv.display()
             );
-            if records.skipped > 0 {
-                eprintln!(
-                    "note: {} rows of {} were left out: their number is not a UK mobile",
-                    records.skipped,
-                    csv.display()
-                );
-            }
+            note_skipped(records.skipped, &csv);
             Ok(())
         }
     }
@@ -279,14 +273,23 @@ fn open_history(path: &Path, validator: &Validator) -> anyhow::Result<Arc<dyn Hi
         bail!("history {}: no such file", path.display());
     }
     let history = CsvHistory::load(path, validator)?;
-    if history.skipped() > 0 {
-        eprintln!(
-            "note: {} rows of {} were left out: their number is not a UK mobile",
-            history.skipped(),
-            path.display()
-        );
-    }
+    note_skipped(history.skipped(), path);
     Ok(Arc::new(history))
+}
+
+/// Says how many history rows were left out, so nothing is lost silently.
+fn note_skipped(skipped: usize, path: &Path) {
+    match skipped {
+        0 => {}
+        1 => eprintln!(
+            "note: 1 row of {} was left out: its number is not a UK mobile",
+            path.display()
+        ),
+        n => eprintln!(
+            "note: {n} rows of {} were left out: their number is not a UK mobile",
+            path.display()
+        ),
+    }
 }
 
 fn print_text(out: &mut impl Write, report: &BatchReport) -> std::io::Result<()> {

@@ -249,6 +249,11 @@ fn history_import_then_validate_from_sqlite_matches_csv() {
         "{}",
         stdout(&o)
     );
+    assert!(
+        stderr(&o).contains("note: 1 row of") && stderr(&o).contains("was left out"),
+        "the landline row is reported, not silently dropped: {}",
+        stderr(&o)
+    );
     let run = |history: &Path| stdout(&validate_example(Some(history), &["--format", "json"]));
     assert_eq!(run(&db), run(&example("history.csv")));
 }
