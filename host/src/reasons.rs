@@ -5,7 +5,8 @@
 //! Every cell is made safe to open in a spreadsheet (OWASP CSV injection,
 //! CWE-1236): a cell that begins with `=`, `+`, `-`, `@`, tab, CR or LF is
 //! prefixed with a single quote. Valid mobile numbers are written as staff
-//! know them (`07700 900123`), which is also safe.
+//! know them (`07700 900123`), which is also safe. The file is UTF-8 with a
+//! byte-order mark, so Excel opens it with the right characters.
 
 use std::io::Write;
 
@@ -27,8 +28,10 @@ pub fn national_mobile(e164: &str) -> String {
     }
 }
 
-/// Writes the reasons CSV for `report`.
-pub fn write_reasons<W: Write>(report: &BatchReport, out: W) -> csv::Result<()> {
+/// Writes the reasons CSV for `report`: UTF-8 with a byte-order mark, which
+/// is what Excel needs to show names like "Zoë" correctly, and CRLF.
+pub fn write_reasons<W: Write>(report: &BatchReport, mut out: W) -> csv::Result<()> {
+    out.write_all(b"\xEF\xBB\xBF")?;
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(out);
@@ -78,6 +81,59 @@ mod tests {
         assert_eq!(neutralise("07700 900123"), "07700 900123");
         assert_eq!(neutralise("Smith"), "Smith");
         assert_eq!(neutralise(""), "");
+    }
+
+    #[test]
+    fn a_line_per_patient_not_accepted_with_cells_made_safe() {
+        use crate::report::{Columns, Identity, PatientVerdict, Reason, Status, Summary};
+        let id = Identity {
+            name: "x".into(),
+            version: "1.0.0".into(),
+        };
+        let patient = |row, status, cells: &[&str]| PatientVerdict {
+            row,
+            nhs_number: None,
+            mobile_number: Some("+447700900123".into()),
+            status,
+            reasons: vec![Reason {
+                code: "invalid-nhs-number".into(),
+                message: "NHS number must be 10 digits".into(),
+            }],
+            success_probability: Some(0.5),
+            cells: cells.iter().map(|c| c.to_string()).collect(),
+        };
+        let report = BatchReport {
+            validator: id.clone(),
+            rules: id,
+            summary: Summary::default(),
+            patients: vec![
+                patient(
+                    2,
+                    Status::Rejected,
+                    &["123", "Zoë", "=HYPERLINK(\"x\")", "+44 7700 900123"],
+                ),
+                patient(3, Status::Accepted, &[]),
+            ],
+            columns: Columns {
+                headers: vec![
+                    "NHS Number".into(),
+                    "Name".into(),
+                    "Note".into(),
+                    "Mobile".into(),
+                ],
+                nhs_number: 0,
+                mobile_number: 3,
+                date_of_birth: None,
+            },
+        };
+        let mut out = Vec::new();
+        write_reasons(&report, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "\u{FEFF}Row,NHS Number,Name,Note,Mobile,Status,Reasons,Reason codes\r\n\
+             2,123,Zoë,\"'=HYPERLINK(\"\"x\"\")\",07700 900123,rejected,NHS number must be 10 digits,invalid-nhs-number\r\n"
+        );
     }
 
     #[test]

@@ -100,7 +100,12 @@ fn out_writes_a_reasons_csv_that_is_safe_in_a_spreadsheet() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("reasons.csv");
     validate_example(Some(&example("history.csv")), &["--out", path(&out)]);
-    let mut reader = csv::Reader::from_path(&out).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBFRow,"),
+        "UTF-8 with a BOM, for Excel"
+    );
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
         header,
