@@ -61,8 +61,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum HistoryCommand {
-    /// Import a history CSV (mobile_number,sent_at,status[,failure_reason])
-    /// into a SQLite database, creating it if needed. Numbers are stored
+    /// Import a history CSV (columns mobile_number, sent_at, status and,
+    /// optionally, failure_reason) into a SQLite database, creating it if
+    /// needed. Numbers are stored
     /// normalised (E.164), the way the validator looks them up.
     Import {
         /// The history CSV.
@@ -87,8 +88,9 @@ struct ValidateArgs {
     /// The patient CSV (UTF-8, with or without BOM, Windows-1252 or UTF-16),
     /// with a header row naming at least the NHS number and mobile columns.
     patients: PathBuf,
-    /// Delivery history: a CSV (mobile_number,sent_at,status[,failure_reason])
-    /// or a SQLite database made by `presend history import`.
+    /// Delivery history: a CSV (columns mobile_number, sent_at, status and,
+    /// optionally, failure_reason) or a SQLite database made by
+    /// `presend history import`.
     #[arg(long, value_name = "FILE.csv|FILE.db")]
     history: Option<PathBuf>,
     /// Rules TOML to judge by (default: the validator's own).
