@@ -55,12 +55,18 @@ pub struct BatchOptions {
 /// A validator component, ready to run batches. Cheap to share behind an
 /// `Arc`; every call gets its own store.
 pub struct Validator {
-    runtime: Runtime,
-    pre: PreSendValidatorPre<Sandbox>,
+    instances: Instances,
     identity: Identity,
-    label: Arc<str>,
     default_rules: Rules,
     imports: Vec<String>,
+}
+
+/// How a validator is run: a fresh instance in a fresh, limited store for
+/// every call. `label` (name and version) tags errors and log lines.
+struct Instances {
+    runtime: Runtime,
+    pre: PreSendValidatorPre<Sandbox>,
+    label: Arc<str>,
 }
 
 impl Validator {
@@ -88,38 +94,31 @@ impl Validator {
             .instantiate_pre(&component)
             .map_err(incompatible)?;
         let pre = PreSendValidatorPre::new(instance_pre).map_err(incompatible)?;
-        let mut validator = Validator {
+        let mut instances = Instances {
             runtime: runtime.clone(),
             pre,
-            identity: Identity {
-                name: String::new(),
-                version: String::new(),
-            },
             label: Arc::from(origin),
-            default_rules: Rules {
-                text: Arc::from(""),
-                identity: Identity {
-                    name: String::new(),
-                    version: String::new(),
-                },
-            },
-            imports,
         };
-        let id = validator.call(None, |store, v| {
+        let id = instances.call(None, |store, v| {
             v.presend_validator_validator().call_identity(store)
         })?;
-        validator.identity = Identity {
+        let identity = Identity {
             name: id.name,
             version: id.version,
         };
-        validator.label = Arc::from(validator.identity.to_string());
-        let text = validator.call(None, |store, v| {
+        instances.label = Arc::from(identity.to_string());
+        let text = instances.call(None, |store, v| {
             v.presend_validator_validator().call_default_rules(store)
         })?;
-        validator.default_rules =
-            validator.check_rules(&text, &format!("default rules of {}", validator.label))?;
-        tracing::info!(validator = %validator.label, "validator loaded");
-        Ok(validator)
+        let origin = format!("default rules of {identity}");
+        let default_rules = instances.check_rules(&text, &origin)?;
+        tracing::info!(validator = %identity, "validator loaded");
+        Ok(Validator {
+            instances,
+            identity,
+            default_rules,
+            imports,
+        })
     }
 
     /// The validator's name and version.
@@ -140,32 +139,14 @@ impl Validator {
 
     /// Checks a rules document; `origin` (a path) names it in errors.
     pub fn check_rules(&self, text: &str, origin: &str) -> Result<Rules> {
-        let checked = self.call(None, |store, v| {
-            v.presend_validator_validator()
-                .call_check_rules(store, text)
-        })?;
-        match checked {
-            Ok(id) => Ok(Rules {
-                text: Arc::from(text),
-                identity: Identity {
-                    name: id.name,
-                    version: id.version,
-                },
-            }),
-            Err(e) => Err(Error::Rules {
-                origin: origin.to_string(),
-                line: e.line,
-                column: e.column,
-                message: e.message,
-            }),
-        }
+        self.instances.check_rules(text, origin)
     }
 
     /// Normalises raw phone numbers exactly as the validator does for
     /// patients: E.164, or the reason the number is not a UK mobile. History
     /// stores key their records with this.
     pub fn normalise_numbers(&self, raw: &[String]) -> Result<Vec<Result<String, Reason>>> {
-        let answers = self.call(None, |store, v| {
+        let answers = self.instances.call(None, |store, v| {
             v.presend_validator_validator()
                 .call_normalise_numbers(store, raw)
         })?;
@@ -184,7 +165,7 @@ impl Validator {
     /// closed: a trap, a timeout or a limit gives an error, never verdicts.
     pub fn validate(&self, csv: &[u8], options: &BatchOptions) -> Result<BatchReport> {
         let started = std::time::Instant::now();
-        let result = self.call(options.history.clone(), |store, v| {
+        let result = self.instances.call(options.history.clone(), |store, v| {
             let batch = v.presend_validator_validator().batch();
             let session = match batch.call_open(&mut *store, options.rules.text(), options.now)? {
                 Ok(session) => session,
@@ -208,7 +189,7 @@ impl Validator {
             Ok(result) => {
                 let report = BatchReport::from_wit(self.identity.clone(), result);
                 tracing::info!(
-                    validator = %self.label,
+                    validator = %self.identity,
                     patients = report.summary.total,
                     accepted = report.summary.accepted,
                     rejected = report.summary.rejected,
@@ -220,10 +201,35 @@ impl Validator {
             }
             Err(e) => {
                 if let Error::File { code, row, .. } = &e {
-                    tracing::info!(validator = %self.label, code = %code, row = ?row, "batch refused");
+                    tracing::info!(validator = %self.identity, code = %code, row = ?row, "batch refused");
                 }
                 Err(e)
             }
+        }
+    }
+}
+
+impl Instances {
+    /// Checks a rules document; `origin` names it in errors.
+    fn check_rules(&self, text: &str, origin: &str) -> Result<Rules> {
+        let checked = self.call(None, |store, v| {
+            v.presend_validator_validator()
+                .call_check_rules(store, text)
+        })?;
+        match checked {
+            Ok(id) => Ok(Rules {
+                text: Arc::from(text),
+                identity: Identity {
+                    name: id.name,
+                    version: id.version,
+                },
+            }),
+            Err(e) => Err(Error::Rules {
+                origin: origin.to_string(),
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            }),
         }
     }
 
