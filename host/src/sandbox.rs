@@ -12,6 +12,9 @@ use crate::bindings::presend::validator::types::{self as wit, LogLevel};
 use crate::bindings::presend::validator::{history, log, types};
 use crate::history::{HistoryStore, NumberHistory, Outcome};
 
+/// Core wasm instances one store may hold.
+const MAX_CORE_INSTANCES: usize = 16;
+
 /// The longest guest panic message kept for the error report.
 const MAX_PANIC_MESSAGE: usize = 2048;
 
@@ -38,7 +41,10 @@ impl Sandbox {
             limiter: Limiter {
                 limits: StoreLimitsBuilder::new()
                     .memory_size(memory_bytes)
-                    .instances(4)
+                    // Core instances per store: a component built like ours
+                    // has three (its module and wit-component's two shims);
+                    // room for more, but no unbounded instantiation.
+                    .instances(MAX_CORE_INSTANCES)
                     .build(),
                 memory_limit_hit: false,
             },
