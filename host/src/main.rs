@@ -26,8 +26,9 @@ struct Cli {
     command: Command,
 
     /// Log level on stderr: off, error, warn, info, debug or trace. Logs never
-    /// contain patient data: counts, rows and codes only.
-    #[arg(long, global = true, default_value = "warn", value_name = "LEVEL")]
+    /// contain patient data: counts, rows and codes only. The default is
+    /// quiet because every failure is also reported as the command's error.
+    #[arg(long, global = true, default_value = "error", value_name = "LEVEL")]
     log_level: tracing_subscriber::filter::LevelFilter,
 }
 

@@ -318,3 +318,22 @@ fn a_validator_from_a_file_gives_the_same_verdicts() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nope.wasm"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_failure_is_reported_once_without_log_noise() {
+    let o = presend(&[
+        "validate",
+        path(&example("patients.csv")),
+        "--now",
+        NOW,
+        "--memory-limit-mib",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("presend: ") && err.contains("memory limit"),
+        "{err}"
+    );
+}
