@@ -97,7 +97,8 @@ impl Validator {
         let mut instances = Instances {
             runtime: runtime.clone(),
             pre,
-            label: Arc::from(origin),
+            // Until the component says who it is, errors name where it came from.
+            label: Arc::from(format!("loaded from {origin}")),
         };
         let id = instances.call(None, |store, v| {
             v.presend_validator_validator().call_identity(store)
