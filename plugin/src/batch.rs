@@ -23,6 +23,8 @@ pub struct BatchResult {
     pub verdicts: Vec<Verdict>,
     /// How many distinct numbers history was asked for.
     pub numbers_looked_up: usize,
+    /// The encoding the file was read as.
+    pub encoding: crate::decode::Encoding,
 }
 
 /// A batch being received: the file arrives in chunks, then `finish` judges it.
@@ -66,7 +68,7 @@ impl Batch {
         lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>,
     ) -> Result<BatchResult, FileError> {
         let Batch { rules, now, input } = self;
-        let (text, _encoding) = crate::decode::decode(&input);
+        let (text, encoding) = crate::decode::decode(&input);
         let today = Date::from_unix(now);
 
         let mut checked: Vec<Checked> = Vec::new();
@@ -122,6 +124,7 @@ impl Batch {
             columns,
             verdicts,
             numbers_looked_up: numbers.len(),
+            encoding,
         })
     }
 }
@@ -268,6 +271,7 @@ mod tests {
         });
         assert_eq!(calls, 1);
         assert_eq!(result.numbers_looked_up, 2);
+        assert_eq!(result.encoding, crate::decode::Encoding::Utf8);
         assert_eq!(result.verdicts.len(), 3);
     }
 

@@ -119,12 +119,13 @@ fn log_summary(result: &BatchResult) {
     log::log(
         t::LogLevel::Debug,
         &format!(
-            "batch judged: {} patients ({} accepted, {} rejected, {} likely-to-fail), history asked for {} numbers",
+            "batch judged: {} patients ({} accepted, {} rejected, {} likely-to-fail), history asked for {} numbers, file read as {:?}",
             result.verdicts.len(),
             count(Status::Accepted),
             count(Status::Rejected),
             count(Status::LikelyToFail),
             result.numbers_looked_up,
+            result.encoding,
         ),
     );
 }

@@ -337,3 +337,29 @@ fn a_failure_is_reported_once_without_log_noise() {
         "{err}"
     );
 }
+
+#[test]
+fn the_log_says_which_encoding_a_file_was_read_as() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("excel.csv");
+    std::fs::write(
+        &file,
+        b"NHS Number,Name,Mobile\r\n9990000018,Zo\xEB,07700900123\r\n",
+    )
+    .unwrap();
+    let o = presend(&[
+        "validate",
+        path(&file),
+        "--now",
+        NOW,
+        "--log-level",
+        "debug",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("file read as Windows1252"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("Zo"), "no cell content in the log");
+}
