@@ -31,7 +31,8 @@ pub enum Error {
 
     /// The component does not implement a compatible version of the world.
     #[error(
-        "{origin} does not implement presend:validator/pre-send-validator@{expected} (major version {major}): {message}"
+        "{origin} does not implement presend:validator/pre-send-validator@{expected} (major version {major}){}: {message} – build it against wit/ of this host's version, or use the embedded validator",
+        found.as_ref().map(|v| format!("; it implements version {v}")).unwrap_or_default()
     )]
     IncompatibleComponent {
         /// Where the component came from.
@@ -40,8 +41,22 @@ pub enum Error {
         expected: &'static str,
         /// Its major version.
         major: u64,
-        /// wasmtime's reason.
+        /// The version of the world the component implements, when it names one.
+        found: Option<String>,
+        /// What does not fit.
         message: String,
+    },
+
+    /// The component imports something presend never provides (WASI's files,
+    /// network, environment or clock, or anything else outside the world).
+    #[error(
+        "{origin} imports {import}, which presend never provides: a validator gets no files, network, environment or clock – build it for wasm32-unknown-unknown against wit/ alone"
+    )]
+    ForbiddenImport {
+        /// Where the component came from.
+        origin: String,
+        /// The import, by name.
+        import: String,
     },
 
     /// A rules document was refused by the validator.
@@ -101,6 +116,42 @@ pub enum Error {
         message: String,
     },
 
+    /// The validator went over one of the limits of [`crate::Limits`]; the
+    /// batch was stopped.
+    #[error(
+        "validator {plugin} went over its limit of {limit} and was stopped; no verdicts were produced – a working validator stays far below it: roll back to the previous validator"
+    )]
+    LimitExceeded {
+        /// Name and version of the validator.
+        plugin: String,
+        /// Which limit, and its value.
+        limit: Limit,
+    },
+
+    /// The validator's answer does not fit the file it was given (rows out of
+    /// range, out of order or repeated, an accepted patient without a
+    /// number...); the whole answer was refused.
+    #[error(
+        "validator {plugin} broke the contract and its answer was refused; no verdicts were produced: {message} – roll back to the previous validator"
+    )]
+    ContractViolation {
+        /// Name and version of the validator.
+        plugin: String,
+        /// What was wrong with the answer (rows and counts only).
+        message: String,
+    },
+
+    /// The patient file is larger than [`crate::Limits::input_bytes`].
+    #[error(
+        "the file is {bytes} bytes, more than the {limit} bytes a batch may have – split it into smaller files"
+    )]
+    InputTooLarge {
+        /// The file's size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
+
     /// The history store could not answer.
     #[error("history {origin}: {message}")]
     History {
@@ -132,8 +183,35 @@ impl Error {
         match self {
             Error::Timeout { plugin, .. }
             | Error::MemoryLimit { plugin, .. }
-            | Error::Trap { plugin, .. } => Some(plugin),
+            | Error::Trap { plugin, .. }
+            | Error::LimitExceeded { plugin, .. }
+            | Error::ContractViolation { plugin, .. } => Some(plugin),
             _ => None,
+        }
+    }
+}
+
+/// A limit of [`crate::Limits`] that a validator went over, with its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// Bytes handed to the host in one call.
+    OutputBytes(usize),
+    /// Numbers asked about in one batch.
+    HistoryNumbers(usize),
+    /// Log lines in one call.
+    LogLines(usize),
+    /// Log bytes in one call.
+    LogBytes(usize),
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limit::OutputBytes(n) => write!(f, "{n} bytes of output in one call"),
+            Limit::HistoryNumbers(n) => write!(f, "{n} numbers asked of the history store"),
+            Limit::LogLines(n) => write!(f, "{n} log lines"),
+            Limit::LogBytes(n) => write!(f, "{n} bytes of log"),
         }
     }
 }

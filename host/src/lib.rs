@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod bindings;
+mod contract;
 mod error;
 pub mod history;
 pub mod reasons;
@@ -36,10 +37,10 @@ mod sandbox;
 pub mod timestamp;
 mod validator;
 
-pub use error::{Error, Result};
+pub use error::{Error, Limit, Result};
 pub use history::{CsvHistory, HistoryStore, SqliteHistory};
 pub use report::{BatchReport, Columns, Identity, PatientVerdict, Reason, Status, Summary};
-pub use runtime::{Limits, Runtime};
+pub use runtime::{Counters, Limits, Runtime};
 pub use validator::{BatchOptions, Rules, Validator, WIT_VERSION};
 
 /// The validator component built from `plugin/` by `build.rs`.

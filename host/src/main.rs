@@ -205,6 +205,7 @@ fn validate(args: ValidateArgs) -> anyhow::Result<()> {
     let runtime = Runtime::with_limits(Limits {
         time: Duration::from_millis(args.time_limit_ms),
         memory_bytes: args.memory_limit_mib.saturating_mul(1 << 20),
+        ..Limits::default()
     })?;
     let validator = load(&runtime, &args.plugin)?;
     let rules = match &args.rules {

@@ -10,7 +10,9 @@ use std::collections::HashMap;
 
 use crate::bindings::presend::validator::types::{self as wit, LogLevel};
 use crate::bindings::presend::validator::{history, log, types};
+use crate::error::Limit;
 use crate::history::{HistoryStore, NumberHistory, Outcome};
+use crate::runtime::Limits;
 
 /// Core wasm instances one store may hold.
 const MAX_CORE_INSTANCES: usize = 16;
@@ -28,19 +30,26 @@ pub struct Sandbox {
     pub(crate) history_error: Option<crate::Error>,
     /// The last error the guest logged (its panic hook logs the message).
     pub(crate) last_guest_error: Option<String>,
+    /// Set when the guest went over a limit the host checks itself.
+    pub(crate) limit_hit: Option<Limit>,
+    /// The most numbers this call may ask the history store about.
+    pub(crate) history_numbers: usize,
+    log_lines: usize,
+    log_bytes: usize,
+    limits: Limits,
 }
 
 impl Sandbox {
     pub(crate) fn new(
         plugin: Arc<str>,
-        memory_bytes: usize,
+        limits: Limits,
         history: Option<Arc<dyn HistoryStore>>,
     ) -> Sandbox {
         Sandbox {
             plugin,
             limiter: Limiter {
                 limits: StoreLimitsBuilder::new()
-                    .memory_size(memory_bytes)
+                    .memory_size(limits.memory_bytes)
                     // Core instances per store: a component built like ours
                     // has three (its module and wit-component's two shims);
                     // room for more, but no unbounded instantiation.
@@ -51,6 +60,11 @@ impl Sandbox {
             history,
             history_error: None,
             last_guest_error: None,
+            limit_hit: None,
+            history_numbers: limits.history_numbers,
+            log_lines: 0,
+            log_bytes: 0,
+            limits,
         }
     }
 }
@@ -100,6 +114,14 @@ impl types::Host for Sandbox {}
 
 impl history::Host for Sandbox {
     fn lookup(&mut self, numbers: Vec<String>) -> wasmtime::Result<Vec<wit::Attempt>> {
+        if numbers.len() > self.history_numbers {
+            tracing::warn!(
+                numbers = numbers.len(),
+                limit = self.history_numbers,
+                "validator asked about too many numbers"
+            );
+            return Err(self.over(Limit::HistoryNumbers(self.history_numbers)));
+        }
         let Some(store) = &self.history else {
             tracing::debug!(
                 numbers = numbers.len(),
@@ -125,6 +147,14 @@ impl history::Host for Sandbox {
                 Err(wasmtime::Error::msg("history lookup failed"))
             }
         }
+    }
+}
+
+impl Sandbox {
+    /// Records that the guest went over `limit`; the error traps the guest.
+    fn over(&mut self, limit: Limit) -> wasmtime::Error {
+        self.limit_hit = Some(limit);
+        wasmtime::Error::msg(format!("over the limit of {limit}"))
     }
 }
 
@@ -164,6 +194,14 @@ fn outcome(o: Outcome) -> wit::Outcome {
 
 impl log::Host for Sandbox {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        self.log_lines += 1;
+        self.log_bytes = self.log_bytes.saturating_add(message.len());
+        if self.log_lines > self.limits.log_lines {
+            return Err(self.over(Limit::LogLines(self.limits.log_lines)));
+        }
+        if self.log_bytes > self.limits.log_bytes {
+            return Err(self.over(Limit::LogBytes(self.limits.log_bytes)));
+        }
         let plugin = &*self.plugin;
         match level {
             LogLevel::Trace => tracing::trace!(target: "presend::plugin", plugin, "{message}"),

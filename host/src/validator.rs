@@ -2,12 +2,15 @@
 //! fresh sandbox, so nothing of one practice's batch can reach the next.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use wasmtime::Store;
 use wasmtime::component::Component;
 
+use crate::bindings::presend::validator::types::BatchResult as WitBatchResult;
 use crate::bindings::{PreSendValidator, PreSendValidatorPre};
-use crate::error::{Error, Result};
+use crate::contract;
+use crate::error::{Error, Limit, Result};
 use crate::history::HistoryStore;
 use crate::report::{BatchReport, Identity, Reason};
 use crate::runtime::Runtime;
@@ -16,9 +19,21 @@ use crate::sandbox::Sandbox;
 /// The version of `wit/validator.wit` this host implements.
 pub const WIT_VERSION: &str = "1.0.0";
 
+/// Its major version: a component must implement this one.
+const WIT_MAJOR: u64 = 1;
+
 /// Files go to the component in chunks of this size, as a streaming
 /// platform would send them.
 const CHUNK_BYTES: usize = 1 << 20;
+
+/// The output budget of a batch: this, plus
+/// [`OUTPUT_BYTES_PER_INPUT_BYTE`] for each byte of its file (capped by
+/// [`crate::Limits::output_bytes`]). The validator's real answer takes at
+/// most about 300 host bytes per byte of file (a file of one-letter rows,
+/// each rejected with its reasons); a 100,000-row file about 10.
+const OUTPUT_BASE_BYTES: usize = 1 << 20;
+/// See [`OUTPUT_BASE_BYTES`].
+const OUTPUT_BYTES_PER_INPUT_BYTE: usize = 1024;
 
 /// A rules document the validator accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,14 +96,20 @@ impl Validator {
         let incompatible = |e: wasmtime::Error| Error::IncompatibleComponent {
             origin: origin.to_string(),
             expected: WIT_VERSION,
-            major: 1,
+            major: WIT_MAJOR,
+            found: None,
             message: format!("{e:#}"),
         };
-        let imports = component
-            .component_type()
+        let ty = component.component_type();
+        let imports: Vec<String> = ty
             .imports(&inner.engine)
             .map(|(name, _)| name.to_string())
             .collect();
+        let exports: Vec<String> = ty
+            .exports(&inner.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        check_world(&imports, &exports, origin)?;
         let instance_pre = inner
             .linker
             .instantiate_pre(&component)
@@ -166,28 +187,11 @@ impl Validator {
     /// closed: a trap, a timeout or a limit gives an error, never verdicts.
     pub fn validate(&self, csv: &[u8], options: &BatchOptions) -> Result<BatchReport> {
         let started = std::time::Instant::now();
-        let result = self.instances.call(options.history.clone(), |store, v| {
-            let batch = v.presend_validator_validator().batch();
-            let session = match batch.call_open(&mut *store, options.rules.text(), options.now)? {
-                Ok(session) => session,
-                Err(e) => {
-                    return Ok(Err(Error::Rules {
-                        origin: options.rules.identity().to_string(),
-                        line: e.line,
-                        column: e.column,
-                        message: e.message,
-                    }));
-                }
-            };
-            for chunk in csv.chunks(CHUNK_BYTES) {
-                if let Err(e) = batch.call_push(&mut *store, session, chunk)? {
-                    return Ok(Err(file_error(e)));
-                }
-            }
-            Ok(batch.call_finish(&mut *store, session)?.map_err(file_error))
-        })?;
+        let result = self.run_batch(csv, options);
+        let counters = &self.instances.runtime.inner.counters;
         match result {
             Ok(result) => {
+                counters.batches.fetch_add(1, Ordering::Relaxed);
                 let report = BatchReport::from_wit(self.identity.clone(), result);
                 tracing::info!(
                     validator = %self.identity,
@@ -201,13 +205,114 @@ impl Validator {
                 Ok(report)
             }
             Err(e) => {
-                if let Error::File { code, row, .. } = &e {
-                    tracing::info!(validator = %self.identity, code = %code, row = ?row, "batch refused");
+                match &e {
+                    Error::File { code, row, .. } => {
+                        tracing::info!(validator = %self.identity, code = %code, row = ?row, "batch refused");
+                    }
+                    Error::InputTooLarge { bytes, limit } => {
+                        tracing::warn!(bytes, limit, "batch refused: file too large");
+                    }
+                    Error::ContractViolation { message, .. } => {
+                        tracing::warn!(validator = %self.identity, %message, "validator broke the contract");
+                    }
+                    _ => {}
+                }
+                // Errors from inside the sandbox were counted as they were classified.
+                if matches!(
+                    e,
+                    Error::File { .. }
+                        | Error::InputTooLarge { .. }
+                        | Error::ContractViolation { .. }
+                ) {
+                    counters.count(&e);
                 }
                 Err(e)
             }
         }
     }
+
+    /// One batch through the component: open, push, finish; then the answer
+    /// is checked against the file.
+    fn run_batch(&self, csv: &[u8], options: &BatchOptions) -> Result<WitBatchResult> {
+        let limits = self.instances.runtime.limits();
+        if csv.len() > limits.input_bytes {
+            return Err(Error::InputTooLarge {
+                bytes: csv.len(),
+                limit: limits.input_bytes,
+            });
+        }
+        let max_rows = contract::max_rows(csv);
+        let setup = |store: &mut Store<Sandbox>| {
+            // A small file gets a small answer: the output budget grows with it.
+            let budget = limits.output_bytes.min(
+                OUTPUT_BASE_BYTES
+                    .saturating_add(csv.len().saturating_mul(OUTPUT_BYTES_PER_INPUT_BYTE)),
+            );
+            store.set_hostcall_fuel(budget);
+            let sandbox = store.data_mut();
+            sandbox.history_numbers = limits.history_numbers.min(max_rows);
+        };
+        let result = self
+            .instances
+            .call_with(options.history.clone(), setup, |store, v| {
+                let batch = v.presend_validator_validator().batch();
+                let session =
+                    match batch.call_open(&mut *store, options.rules.text(), options.now)? {
+                        Ok(session) => session,
+                        Err(e) => {
+                            return Ok(Err(Error::Rules {
+                                origin: options.rules.identity().to_string(),
+                                line: e.line,
+                                column: e.column,
+                                message: e.message,
+                            }));
+                        }
+                    };
+                for chunk in csv.chunks(CHUNK_BYTES) {
+                    if let Err(e) = batch.call_push(&mut *store, session, chunk)? {
+                        return Ok(Err(file_error(e)));
+                    }
+                }
+                Ok(batch.call_finish(&mut *store, session)?.map_err(file_error))
+            })??;
+        contract::check(&result.verdicts, max_rows).map_err(|message| {
+            Error::ContractViolation {
+                plugin: self.identity.to_string(),
+                message,
+            }
+        })?;
+        Ok(result)
+    }
+}
+
+/// The world's imports and exports, by name, against what this host
+/// provides: only `presend:validator` interfaces, of our major version.
+fn check_world(imports: &[String], exports: &[String], origin: &str) -> Result<()> {
+    for name in imports.iter().chain(exports) {
+        let Some(interface) = name.strip_prefix("presend:validator/") else {
+            if imports.contains(name) {
+                return Err(Error::ForbiddenImport {
+                    origin: origin.to_string(),
+                    import: name.clone(),
+                });
+            }
+            continue;
+        };
+        let version = interface.split_once('@').map(|(_, v)| v);
+        let major = version.and_then(|v| v.split('.').next()?.parse::<u64>().ok());
+        if major != Some(WIT_MAJOR) {
+            return Err(Error::IncompatibleComponent {
+                origin: origin.to_string(),
+                expected: WIT_VERSION,
+                major: WIT_MAJOR,
+                found: version.map(String::from),
+                message: format!(
+                    "it uses {name}, and this host runs only validators of major version {WIT_MAJOR}"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 impl Instances {
@@ -242,10 +347,25 @@ impl Instances {
         history: Option<Arc<dyn HistoryStore>>,
         f: impl FnOnce(&mut Store<Sandbox>, &PreSendValidator) -> wasmtime::Result<R>,
     ) -> Result<R> {
+        self.call_with(history, |_| {}, f)
+    }
+
+    /// [`Instances::call`], with `setup` adjusting the store first.
+    fn call_with<R>(
+        &self,
+        history: Option<Arc<dyn HistoryStore>>,
+        setup: impl FnOnce(&mut Store<Sandbox>),
+        f: impl FnOnce(&mut Store<Sandbox>, &PreSendValidator) -> wasmtime::Result<R>,
+    ) -> Result<R> {
         let inner = &self.runtime.inner;
-        let sandbox = Sandbox::new(self.label.clone(), inner.limits.memory_bytes, history);
+        let sandbox = Sandbox::new(self.label.clone(), inner.limits, history);
         let mut store = Store::new(&inner.engine, sandbox);
         store.limiter(|s| &mut s.limiter);
+        // Bounds the data the guest hands the host in one call: without it, a
+        // guest could make the host allocate far more than its own memory
+        // (a list of strings that all point at the same bytes).
+        store.set_hostcall_fuel(inner.limits.output_bytes);
+        setup(&mut store);
         // A new store's deadline is 0: set it before anything runs.
         store.set_epoch_deadline(inner.deadline_ticks());
         store.epoch_deadline_trap();
@@ -253,7 +373,11 @@ impl Instances {
             .pre
             .instantiate(&mut store)
             .and_then(|instance| f(&mut store, &instance));
-        outcome.map_err(|e| self.classify(e, &mut store))
+        outcome.map_err(|e| {
+            let error = self.classify(e, &mut store);
+            inner.counters.count(&error);
+            error
+        })
     }
 
     fn classify(&self, e: wasmtime::Error, store: &mut Store<Sandbox>) -> Error {
@@ -262,6 +386,20 @@ impl Instances {
         if let Some(history_error) = data.history_error.take() {
             return history_error;
         }
+        if let Some(limit) = data.limit_hit.take() {
+            tracing::warn!(validator = %plugin, %limit, "validator went over a limit");
+            return Error::LimitExceeded { plugin, limit };
+        }
+        // wasmtime's own error type for this is private: match its message
+        // (tests/all/hostile.rs pins it).
+        if e.chain()
+            .any(|c| c.to_string().contains("fuel allocated for hostcalls"))
+        {
+            let limit = Limit::OutputBytes(store.hostcall_fuel());
+            tracing::warn!(validator = %plugin, %limit, "validator went over a limit");
+            return Error::LimitExceeded { plugin, limit };
+        }
+        let data = store.data_mut();
         let trap = e.downcast_ref::<wasmtime::Trap>().copied();
         if trap == Some(wasmtime::Trap::Interrupt) {
             tracing::warn!(validator = %plugin, "validator timed out");

@@ -158,3 +158,23 @@ fn the_validator_imports_nothing_beyond_its_world() {
         "no WASI: no files, network, environment, clock or randomness"
     );
 }
+
+#[test]
+fn the_largest_files_the_default_rules_allow_fit_the_default_limits() {
+    // Guards the limits against refusing real work: 100,000 patients, as
+    // ordinary rows and as the rows with the most output per byte (one
+    // letter each, every one rejected with its reasons).
+    let runtime = Runtime::new().unwrap();
+    let validator = runtime.load_embedded().unwrap();
+    let opts = presend_host::BatchOptions {
+        rules: validator.default_rules().clone(),
+        ..options(None)
+    };
+    let report = validator.validate(&big_file(100_000), &opts).unwrap();
+    assert_eq!(report.summary.total, 100_000);
+    let mut tiny = String::from("NHS Number,Mobile\n");
+    tiny.push_str(&"x\n".repeat(100_000));
+    let report = validator.validate(tiny.as_bytes(), &opts).unwrap();
+    assert_eq!(report.summary.rejected, 100_000);
+    assert_eq!(runtime.counters().batches, 2);
+}

@@ -6,4 +6,5 @@ mod failures;
 mod files;
 mod golden;
 mod history;
+mod hostile;
 mod verdicts;

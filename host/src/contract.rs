@@ -1,0 +1,152 @@
+//! What the host checks of a validator's answer before believing any of it:
+//! that it fits the file it was given. A validator is deployed code; a broken
+//! one must not be able to pass a batch off as accepted.
+//!
+//! The host does not parse the file itself (that is the validator's job, and
+//! a second parser would drift from the first), so the checks are the ones
+//! that need no parsing: rows exist in the file, come in file order, once
+//! each; an accepted patient has an NHS number and a mobile to send to. A
+//! validator that silently skips a row cannot be caught this way.
+//!
+//! Messages name rows and counts, never cell values: they are logged.
+
+use crate::bindings::presend::validator::types::{Status, Verdict};
+
+/// The most spreadsheet rows a file of these bytes can have: one more than
+/// its line-break bytes. An upper bound in any encoding (UTF-16's line
+/// breaks hold the same bytes; `\r\n` counts twice).
+pub(crate) fn max_rows(input: &[u8]) -> usize {
+    1 + input.iter().filter(|&&b| b == b'\n' || b == b'\r').count()
+}
+
+/// Checks `verdicts` against a file of at most `max_rows` rows.
+pub(crate) fn check(verdicts: &[Verdict], max_rows: usize) -> Result<(), String> {
+    // Row 1 is the header at the earliest.
+    let data_rows = max_rows.saturating_sub(1);
+    if verdicts.len() > data_rows {
+        return Err(format!(
+            "{} verdicts for a file of at most {data_rows} patient rows",
+            verdicts.len()
+        ));
+    }
+    let mut previous = 1u32;
+    for v in verdicts {
+        let row = v.row;
+        if row < 2 {
+            return Err(format!(
+                "a verdict for row {row}, but row 1 is the header at the earliest"
+            ));
+        }
+        if row as usize > max_rows {
+            return Err(format!(
+                "a verdict for row {row}, past the end of a file of at most {max_rows} rows"
+            ));
+        }
+        if row == previous {
+            return Err(format!("row {row} has more than one verdict"));
+        }
+        if row < previous {
+            return Err(format!(
+                "a verdict for row {row} after one for row {previous}: verdicts must be one per row, in file order"
+            ));
+        }
+        previous = row;
+        if !matches!(v.status, Status::Rejected) {
+            if !v.mobile_number.as_deref().is_some_and(is_e164) {
+                return Err(format!(
+                    "row {row} is not rejected but has no mobile number in E.164 form"
+                ));
+            }
+            if !v.nhs_number.as_deref().is_some_and(is_nhs_number) {
+                return Err(format!(
+                    "row {row} is not rejected but has no 10-digit NHS number"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `+` and 7 to 15 digits.
+fn is_e164(n: &str) -> bool {
+    n.strip_prefix('+')
+        .is_some_and(|d| (7..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn is_nhs_number(n: &str) -> bool {
+    n.len() == 10 && n.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(row: u32, status: Status) -> Verdict {
+        Verdict {
+            row,
+            nhs_number: Some("9990000018".into()),
+            mobile_number: Some("+447700900123".into()),
+            status,
+            reasons: Vec::new(),
+            success_probability: None,
+            cells: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn max_rows_counts_every_kind_of_line_break() {
+        assert_eq!(max_rows(b""), 1);
+        assert_eq!(max_rows(b"a\nb\rc\r\nd"), 5);
+        // UTF-16LE "a\nb": the line break's bytes are 0x0A 0x00.
+        assert_eq!(max_rows(&[0xFF, 0xFE, b'a', 0, b'\n', 0, b'b', 0]), 2);
+    }
+
+    #[test]
+    fn a_fitting_answer_passes() {
+        let verdicts = [
+            verdict(2, Status::Accepted),
+            verdict(4, Status::LikelyToFail),
+        ];
+        assert_eq!(check(&verdicts, 4), Ok(()));
+        assert_eq!(check(&[], 1), Ok(()));
+    }
+
+    #[test]
+    fn each_misfit_is_named_by_row() {
+        let accepted = |row| verdict(row, Status::Accepted);
+        let cases: [(Vec<Verdict>, &str); 5] = [
+            (
+                vec![accepted(2), accepted(3), accepted(3)],
+                "row 3 has more than one verdict",
+            ),
+            (vec![accepted(2), accepted(9)], "row 9, past the end"),
+            (vec![accepted(3), accepted(2)], "row 2 after one for row 3"),
+            (vec![accepted(1)], "row 1 is the header"),
+            (
+                (2..=6).map(accepted).collect(),
+                "5 verdicts for a file of at most 4",
+            ),
+        ];
+        for (verdicts, expected) in cases {
+            let error = check(&verdicts, 5).unwrap_err();
+            assert!(
+                error.contains(expected),
+                "{error:?} should say {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_rejected_patients_may_lack_numbers() {
+        let mut v = verdict(2, Status::Accepted);
+        v.mobile_number = Some("07700900123".into());
+        assert!(check(&[v.clone()], 3).unwrap_err().contains("E.164"));
+        v.mobile_number = None;
+        assert!(check(&[v.clone()], 3).unwrap_err().contains("E.164"));
+        v.status = Status::Rejected;
+        assert_eq!(check(&[v.clone()], 3), Ok(()));
+        let mut v = verdict(2, Status::LikelyToFail);
+        v.nhs_number = None;
+        assert!(check(&[v], 3).unwrap_err().contains("NHS number"));
+    }
+}

@@ -1,0 +1,320 @@
+//! Misbehaving guests (`tests/guests`): each breaks the contract in one way,
+//! and each gets the exact error it deserves, naming the validator; then the
+//! real validator, on the same runtime, still works.
+
+use std::time::Duration;
+
+use presend_host::{BatchOptions, BatchReport, Error, Limit, Limits, Runtime, Validator};
+use presend_test_guests::{HOSTILE, WANTS_WASI, WORLD_V0, WORLD_V2};
+
+use crate::common::NOW;
+
+const HOSTILE_NAME: &str = "presend-hostile 0.0.0";
+
+/// Ten patients: a file of at most 12 rows (a header, ten rows, the last
+/// line break).
+fn ten_rows() -> Vec<u8> {
+    let mut csv = String::from("NHS Number,Mobile\n");
+    for i in 0..10 {
+        csv.push_str(&format!("9990000018,07700 90012{i}\n"));
+    }
+    csv.into_bytes()
+}
+
+fn runtime(limits: Limits) -> Runtime {
+    Runtime::with_limits(limits).expect("runtime")
+}
+
+/// Runs the hostile guest with `behaviour` as its rules on `runtime`.
+fn misbehave(runtime: &Runtime, behaviour: &str) -> Result<BatchReport, Error> {
+    let hostile = runtime
+        .load(HOSTILE, "hostile.wasm")
+        .expect("the hostile guest loads");
+    assert_eq!(hostile.identity().to_string(), HOSTILE_NAME);
+    let options = BatchOptions {
+        rules: hostile.check_rules(behaviour, "test").unwrap(),
+        now: NOW,
+        history: None,
+    };
+    hostile.validate(&ten_rows(), &options)
+}
+
+/// The real validator, loaded on `runtime` after the failure, validates.
+fn real_validator_still_works(runtime: &Runtime) {
+    let validator: Validator = runtime.load_embedded().unwrap();
+    let options = BatchOptions {
+        rules: validator.default_rules().clone(),
+        now: NOW,
+        history: None,
+    };
+    let report = validator.validate(&ten_rows(), &options).unwrap();
+    assert_eq!(report.summary.total, 10);
+}
+
+fn expect_err(result: Result<BatchReport, Error>) -> Error {
+    match result {
+        Ok(report) => panic!("expected an error, got {:?}", report.summary),
+        Err(e) => {
+            assert_eq!(e.plugin(), Some(HOSTILE_NAME), "{e}");
+            assert!(e.to_string().contains(HOSTILE_NAME), "{e}");
+            e
+        }
+    }
+}
+
+#[test]
+fn a_guest_that_loops_forever_times_out() {
+    let runtime = runtime(Limits {
+        time: Duration::from_millis(100),
+        ..Limits::default()
+    });
+    let e = expect_err(misbehave(&runtime, "loop"));
+    assert!(
+        matches!(e, Error::Timeout { budget, .. } if budget == Duration::from_millis(100)),
+        "{e:?}"
+    );
+    assert_eq!(runtime.counters().timeouts, 1);
+    real_validator_still_works(&runtime);
+}
+
+#[test]
+fn a_guest_that_allocates_without_end_hits_the_memory_limit() {
+    let runtime = runtime(Limits {
+        memory_bytes: 64 << 20,
+        ..Limits::default()
+    });
+    let e = expect_err(misbehave(&runtime, "alloc"));
+    assert!(
+        matches!(e, Error::MemoryLimit { limit_bytes, .. } if limit_bytes == 64 << 20),
+        "{e:?}"
+    );
+    assert_eq!(runtime.counters().memory_limits, 1);
+    real_validator_still_works(&runtime);
+}
+
+#[test]
+fn a_panicking_guest_traps_with_its_own_message() {
+    let runtime = runtime(Limits::default());
+    let e = expect_err(misbehave(&runtime, "panic"));
+    match &e {
+        Error::Trap { message, .. } => {
+            assert!(message.contains("gave up on row 7 on purpose"), "{message}")
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_eq!(runtime.counters().traps, 1);
+    real_validator_still_works(&runtime);
+}
+
+#[test]
+fn a_guest_has_no_clock() {
+    let runtime = runtime(Limits::default());
+    let e = expect_err(misbehave(&runtime, "clock"));
+    match &e {
+        Error::Trap { message, .. } => {
+            assert!(
+                message.contains("time not implemented on this platform"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    real_validator_still_works(&runtime);
+}
+
+#[test]
+fn a_guest_finds_no_files_environment_or_network() {
+    let runtime = runtime(Limits::default());
+    let report = misbehave(&runtime, "escape").expect("the attempts fail inside the guest");
+    let reasons: Vec<(&str, &str)> = report.patients[0]
+        .reasons
+        .iter()
+        .map(|r| (r.code.as_str(), r.message.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("file", "Err(Unsupported)"),
+            ("env", "Err(\"environment variable not found\")"),
+            ("net", "Err(Unsupported)"),
+        ]
+    );
+}
+
+#[test]
+fn a_result_far_larger_than_the_file_is_refused() {
+    let runtime = runtime(Limits::default());
+    // 10^7 verdicts do not even fit in the guest's memory.
+    let e = expect_err(misbehave(&runtime, "verdicts 10000000"));
+    assert!(matches!(e, Error::MemoryLimit { .. }), "{e:?}");
+    // 10^5 do, and are stopped as the host reads them: 10 rows get a
+    // budget of 1 MiB and 1 KiB per byte of file.
+    let e = expect_err(misbehave(&runtime, "verdicts 100000"));
+    let budget = (1 << 20) + 1024 * ten_rows().len();
+    assert!(
+        matches!(e, Error::LimitExceeded { limit: Limit::OutputBytes(b), .. } if b == budget),
+        "{e:?}"
+    );
+    // 50 fit in the budget, but not in a file of ten rows.
+    let e = expect_err(misbehave(&runtime, "verdicts 50"));
+    match &e {
+        Error::ContractViolation { message, .. } => {
+            assert_eq!(message, "50 verdicts for a file of at most 11 patient rows")
+        }
+        other => panic!("expected a contract violation, got {other:?}"),
+    }
+    let counters = runtime.counters();
+    assert_eq!(
+        (
+            counters.memory_limits,
+            counters.limit_hits,
+            counters.contract_violations
+        ),
+        (1, 1, 1)
+    );
+    real_validator_still_works(&runtime);
+}
+
+#[test]
+fn a_guest_asking_about_too_many_numbers_is_stopped() {
+    let runtime = runtime(Limits::default());
+    // 10^7 numbers: more data than a batch of ten rows may hand over.
+    let e = expect_err(misbehave(&runtime, "lookup 10000000"));
+    let budget = (1 << 20) + 1024 * ten_rows().len();
+    assert!(
+        matches!(e, Error::LimitExceeded { limit: Limit::OutputBytes(b), .. } if b == budget),
+        "{e:?}"
+    );
+    // 1,000 numbers fit the budget, but a file of 12 lines has at most 12.
+    let e = expect_err(misbehave(&runtime, "lookup 1000"));
+    assert!(
+        matches!(
+            e,
+            Error::LimitExceeded {
+                limit: Limit::HistoryNumbers(12),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    real_validator_still_works(&runtime);
+}
+
+#[test]
+fn a_guest_flooding_the_log_is_stopped() {
+    let runtime = runtime(Limits::default());
+    let e = expect_err(misbehave(&runtime, "log 5000"));
+    assert!(
+        matches!(
+            e,
+            Error::LimitExceeded {
+                limit: Limit::LogLines(1000),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = expect_err(misbehave(&runtime, "log-bytes 100000"));
+    assert!(
+        matches!(
+            e,
+            Error::LimitExceeded {
+                limit: Limit::LogBytes(65536),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // Within the limits, logging is fine.
+    assert!(misbehave(&runtime, "log 10").is_ok());
+    assert_eq!(runtime.counters().limit_hits, 2);
+    real_validator_still_works(&runtime);
+}
+
+#[test]
+fn verdicts_that_do_not_fit_the_file_are_refused() {
+    let runtime = runtime(Limits::default());
+    for (behaviour, expected) in [
+        ("duplicate-rows", "row 3 has more than one verdict"),
+        (
+            "rows-out-of-range",
+            "a verdict for row 1000, past the end of a file of at most 12 rows",
+        ),
+        (
+            "rows-out-of-order",
+            "a verdict for row 2 after one for row 3",
+        ),
+        (
+            "accepted-without-number",
+            "row 2 is not rejected but has no mobile number in E.164 form",
+        ),
+    ] {
+        match expect_err(misbehave(&runtime, behaviour)) {
+            Error::ContractViolation { message, .. } => {
+                assert!(message.starts_with(expected), "{behaviour}: {message}")
+            }
+            other => panic!("{behaviour}: expected a contract violation, got {other:?}"),
+        }
+    }
+    assert_eq!(runtime.counters().contract_violations, 4);
+    real_validator_still_works(&runtime);
+}
+
+#[test]
+fn other_major_versions_of_the_world_are_refused_naming_both() {
+    let runtime = runtime(Limits::default());
+    for (bytes, found) in [(WORLD_V2, "2.0.0"), (WORLD_V0, "0.9.0")] {
+        match runtime.load(bytes, "old-or-new.wasm") {
+            Err(e @ Error::IncompatibleComponent { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("old-or-new.wasm"), "{text}");
+                assert!(text.contains("pre-send-validator@1.0.0"), "{text}");
+                assert!(
+                    text.contains(&format!("it implements version {found}")),
+                    "{text}"
+                );
+            }
+            Err(other) => panic!("expected an incompatible component, got {other:?}"),
+            Ok(v) => panic!("loaded {}", v.identity()),
+        }
+    }
+    real_validator_still_works(&runtime);
+}
+
+#[test]
+fn a_guest_importing_wasi_is_refused_before_it_runs() {
+    let runtime = runtime(Limits::default());
+    match runtime.load(WANTS_WASI, "wants-wasi.wasm") {
+        Err(Error::ForbiddenImport { origin, import }) => {
+            assert_eq!(origin, "wants-wasi.wasm");
+            assert!(import.starts_with("wasi:sandbox-escape/"), "{import}");
+        }
+        Err(other) => panic!("expected a forbidden import, got {other:?}"),
+        Ok(v) => panic!("loaded {}", v.identity()),
+    }
+    real_validator_still_works(&runtime);
+}
+
+#[test]
+fn a_file_over_the_input_limit_never_reaches_the_validator() {
+    let runtime = runtime(Limits {
+        input_bytes: 100,
+        ..Limits::default()
+    });
+    let validator = runtime.load_embedded().unwrap();
+    let options = BatchOptions {
+        rules: validator.default_rules().clone(),
+        now: NOW,
+        history: None,
+    };
+    let file = ten_rows();
+    match validator.validate(&file, &options) {
+        Err(Error::InputTooLarge { bytes, limit }) => assert_eq!((bytes, limit), (file.len(), 100)),
+        other => panic!(
+            "expected the input limit, got {:?}",
+            other.map(|r| r.summary)
+        ),
+    }
+    assert_eq!(runtime.counters().limit_hits, 1);
+    assert!(validator.validate(&file[..60], &options).is_ok());
+}

@@ -1,0 +1,196 @@
+//! A validator that misbehaves on purpose, for the host's tests (built into a
+//! component by `tests/guests/build.rs`). Which way it misbehaves is chosen
+//! by the rules text given to `batch.open`: a word, then maybe a number.
+//!
+//! | rules           | what the batch does                                         |
+//! |-----------------|-------------------------------------------------------------|
+//! | `loop`          | `finish` never returns                                      |
+//! | `alloc`         | `push` allocates without end                                |
+//! | `panic`         | `finish` panics with a message                              |
+//! | `clock`         | `finish` reads the wall clock (there is none: it panics)    |
+//! | `escape`        | tries files, environment and network; reports what it got   |
+//! | `verdicts N`    | `N` verdicts, whatever the file                             |
+//! | `lookup N`      | asks the host for the history of `N` numbers                |
+//! | `log N`         | logs `N` lines                                              |
+//! | `log-bytes N`   | logs one line of `N` bytes                                  |
+//! | `duplicate-rows`, `rows-out-of-range`, `rows-out-of-order`, `accepted-without-number` |
+//! |                 | verdicts that do not fit the file                           |
+//!
+//! Anything else (its default rules are `well-behaved`): one accepted verdict
+//! for row 2. Outside wasm32 the crate is empty.
+
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::RefCell;
+
+use exports::presend::validator::validator::{self as wit, Guest, GuestBatch};
+use presend::validator::types as t;
+use presend::validator::{history, log};
+
+wit_bindgen::generate!({
+    world: "pre-send-validator",
+    path: "../../../wit",
+});
+
+struct Hostile;
+
+export!(Hostile);
+
+impl Guest for Hostile {
+    type Batch = Session;
+
+    fn identity() -> t::ValidatorIdentity {
+        t::ValidatorIdentity {
+            name: "presend-hostile".into(),
+            version: "0.0.0".into(),
+        }
+    }
+
+    fn default_rules() -> String {
+        "well-behaved".into()
+    }
+
+    fn check_rules(rules: String) -> Result<t::RulesIdentity, t::RulesError> {
+        Ok(t::RulesIdentity {
+            name: "hostile".into(),
+            version: rules,
+        })
+    }
+
+    fn normalise_numbers(numbers: Vec<String>) -> Vec<Result<String, t::Reason>> {
+        numbers.into_iter().map(Ok).collect()
+    }
+}
+
+/// The rules text, and every chunk pushed.
+pub struct Session {
+    rules: String,
+    bytes: RefCell<usize>,
+}
+
+impl GuestBatch for Session {
+    fn open(rules: String, _now: i64) -> Result<wit::Batch, t::RulesError> {
+        std::panic::set_hook(Box::new(|info| {
+            log::log(t::LogLevel::Error, &format!("validator panicked: {info}"));
+        }));
+        Ok(wit::Batch::new(Session {
+            rules,
+            bytes: RefCell::new(0),
+        }))
+    }
+
+    fn push(&self, chunk: Vec<u8>) -> Result<(), t::FileError> {
+        *self.bytes.borrow_mut() += chunk.len();
+        if self.rules == "alloc" {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                // Touch the pages so nothing is optimised away.
+                hoard.push(vec![1u8; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<t::BatchResult, t::FileError> {
+        let (word, n) = match self.rules.split_once(' ') {
+            Some((word, n)) => (word, n.parse::<usize>().unwrap_or(0)),
+            None => (self.rules.as_str(), 0),
+        };
+        let verdicts = match word {
+            "loop" => loop {
+                std::hint::black_box(());
+            },
+            "panic" => panic!("hostile guest: gave up on row 7 on purpose"),
+            "clock" => {
+                let now = std::time::SystemTime::now();
+                vec![verdict(2, format!("{now:?}"))]
+            }
+            "escape" => escape(),
+            "verdicts" => (0..n).map(|i| accepted(2 + i as u32)).collect(),
+            "lookup" => {
+                let numbers = vec!["+447700900123".to_string(); n];
+                let found = history::lookup(&numbers);
+                vec![verdict(2, format!("{} attempts", found.len()))]
+            }
+            "log" => {
+                for i in 0..n {
+                    log::log(t::LogLevel::Info, &format!("line {i} of a flood"));
+                }
+                vec![accepted(2)]
+            }
+            "log-bytes" => {
+                log::log(t::LogLevel::Info, &"x".repeat(n));
+                vec![accepted(2)]
+            }
+            "duplicate-rows" => vec![accepted(2), accepted(3), accepted(3)],
+            "rows-out-of-range" => vec![accepted(2), accepted(1000)],
+            "rows-out-of-order" => vec![accepted(3), accepted(2)],
+            "accepted-without-number" => {
+                let mut v = accepted(2);
+                v.mobile_number = None;
+                vec![v]
+            }
+            _ => vec![accepted(2)],
+        };
+        Ok(t::BatchResult {
+            rules: t::RulesIdentity {
+                name: "hostile".into(),
+                version: self.rules.clone(),
+            },
+            columns: t::Columns {
+                headers: vec!["NHS Number".into(), "Mobile".into()],
+                nhs_number: 0,
+                mobile_number: 1,
+                date_of_birth: None,
+            },
+            verdicts,
+        })
+    }
+}
+
+/// What the guest gets when it reaches for the outside world: each attempt's
+/// outcome as a reason of a rejected verdict for row 2.
+fn escape() -> Vec<t::Verdict> {
+    let file = std::fs::read("/etc/passwd")
+        .map(|_| ())
+        .map_err(|e| e.kind());
+    let env = std::env::var("HOME").map(|_| ()).map_err(|e| e.to_string());
+    let net = std::net::TcpStream::connect("127.0.0.1:80")
+        .map(|_| ())
+        .map_err(|e| e.kind());
+    let mut v = verdict(2, String::new());
+    v.reasons = vec![
+        reason("file", format!("{file:?}")),
+        reason("env", format!("{env:?}")),
+        reason("net", format!("{net:?}")),
+    ];
+    vec![v]
+}
+
+fn accepted(row: u32) -> t::Verdict {
+    t::Verdict {
+        row,
+        nhs_number: Some("9990000018".into()),
+        mobile_number: Some("+447700900123".into()),
+        status: t::Status::Accepted,
+        reasons: Vec::new(),
+        success_probability: Some(0.95),
+        cells: Vec::new(),
+    }
+}
+
+fn verdict(row: u32, message: String) -> t::Verdict {
+    t::Verdict {
+        status: t::Status::Rejected,
+        reasons: vec![reason("hostile", message)],
+        ..accepted(row)
+    }
+}
+
+fn reason(code: &str, message: String) -> t::Reason {
+    t::Reason {
+        code: code.into(),
+        message,
+    }
+}

@@ -1,0 +1,16 @@
+//! Validator components that misbehave on purpose, for the host's tests
+//! (built by `build.rs`, so a plain `cargo test` has them). Never deploy one.
+
+/// `hostile/`: implements the world, and misbehaves in the way its rules
+/// text names (see `hostile/src/lib.rs` for the list).
+pub const HOSTILE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hostile.wasm"));
+
+/// Implements `presend:validator@2.0.0`: a newer major version of the world.
+pub const WORLD_V2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/world-v2.wasm"));
+
+/// Implements `presend:validator@0.9.0`: an older, pre-1.0 version of the world.
+pub const WORLD_V0: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/world-v0.wasm"));
+
+/// Implements our world and also imports WASI's environment, filesystem,
+/// sockets and clocks, which presend never provides.
+pub const WANTS_WASI: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wants-wasi.wasm"));
