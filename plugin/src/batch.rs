@@ -71,8 +71,9 @@ impl Batch {
         let (text, encoding) = crate::decode::decode(&input);
         let today = Date::from_unix(now);
 
+        let delimiter = table::sniff_delimiter(&text);
         let mut checked: Vec<Checked> = Vec::new();
-        let columns = table::read(&text, &rules, |columns, row| {
+        let columns = table::read(&text, delimiter, &rules, |columns, row| {
             checked.push(check_row(row, columns, today));
         })?;
         mark_duplicates(&mut checked);
@@ -91,7 +92,7 @@ impl Batch {
         drop(asked);
 
         let blocks = rules.likely_to_fail.blocks_batch;
-        let mut cell_reader = table::CellReader::new(&text);
+        let mut cell_reader = table::CellReader::new(&text, delimiter);
         let verdicts = checked
             .into_iter()
             .map(|mut c| {
@@ -132,6 +133,18 @@ impl Batch {
 /// Every check that needs only the row itself; reasons are listed in a
 /// fixed order (duplicates are marked afterwards, first).
 fn check_row(row: table::Row<'_>, columns: &Columns, today: Date) -> Checked {
+    if row.repeats_header {
+        return Checked {
+            row: row.row,
+            span: row.span,
+            nhs: None,
+            mobile: None,
+            reasons: vec![Reason::new(
+                ReasonCode::RepeatedHeader,
+                "This row repeats the header row – delete it (were two files pasted together?)",
+            )],
+        };
+    }
     let mut reasons = Vec::new();
     let nhs = match nhs::parse(&row.cell(columns.nhs_number)) {
         Ok(n) => Some(n),

@@ -69,6 +69,8 @@ pub struct Row<'r> {
     /// Where the row is in the text: give it to a `CellReader` to get the
     /// cells again later without keeping a copy of every row.
     pub span: Span,
+    /// The row is the header row again (files pasted together).
+    pub repeats_header: bool,
 }
 
 /// A byte range of the decoded text holding one row.
@@ -87,10 +89,12 @@ pub struct CellReader<'t> {
 }
 
 impl<'t> CellReader<'t> {
-    /// A reader over the decoded text that `read` was given.
-    pub fn new(text: &'t str) -> CellReader<'t> {
+    /// A reader over the decoded text that `read` was given, with the same
+    /// delimiter.
+    pub fn new(text: &'t str, delimiter: u8) -> CellReader<'t> {
         CellReader {
             reader: csv::ReaderBuilder::new()
+                .delimiter(delimiter)
                 .has_headers(false)
                 .flexible(true)
                 .buffer_capacity(1024)
@@ -130,13 +134,35 @@ pub fn heading_key(heading: &str) -> String {
         .collect()
 }
 
+/// The cell delimiter, guessed from the first non-blank line: whichever of
+/// `,`, `;` (continental Excel's "CSV") and tab (Excel's "Unicode text") it
+/// holds most of; `,` when it holds none.
+pub fn sniff_delimiter(text: &str) -> u8 {
+    let first = text
+        .split(['\n', '\r'])
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("");
+    let count = |d: u8| first.bytes().filter(|&b| b == d).count();
+    let (comma, semicolon, tab) = (count(b','), count(b';'), count(b'\t'));
+    if semicolon > comma && semicolon >= tab {
+        b';'
+    } else if tab > comma && tab > semicolon {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
 /// Reads the header, then calls `each` for every non-blank data row in order.
+/// Cells are split at `delimiter` (see [`sniff_delimiter`]).
 pub fn read(
     text: &str,
+    delimiter: u8,
     rules: &Rules,
     mut each: impl FnMut(&Columns, Row<'_>),
 ) -> Result<Columns, FileError> {
     let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
@@ -178,11 +204,14 @@ pub fn read(
 
     let max_rows = rules.csv.max_rows.get();
     let mut data_rows = 0u32;
+    // The last record read: (row, where it starts).
+    let mut last: Option<(u32, usize)> = None;
     loop {
         let span_start = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
         match reader.read_record(&mut record) {
             Ok(true) => {
                 let row = start;
+                last = Some((row, span_start));
                 start = next_row(&reader);
                 let span_end = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
                 if is_blank(&record) {
@@ -202,12 +231,18 @@ pub fn read(
                     start: span_start,
                     end: span_end,
                 };
+                let repeats_header = record.len() == columns.headers.len()
+                    && record
+                        .iter()
+                        .zip(&columns.headers)
+                        .all(|(cell, heading)| clean_cell(cell) == heading.as_str());
                 each(
                     &columns,
                     Row {
                         row,
                         record: &record,
                         span,
+                        repeats_header,
                     },
                 );
             }
@@ -215,7 +250,47 @@ pub fn read(
             Err(e) => return Err(malformed(&e)),
         }
     }
+    // The csv crate reads a quote left open as a cell running to the end of
+    // the file: every patient after it would silently become part of one
+    // cell. Only the last record can be such a cell.
+    if let Some((row, from)) = last
+        && ends_inside_quotes(text.get(from..).unwrap_or(""), delimiter)
+    {
+        return Err(FileError {
+            code: "malformed-csv",
+            message: "This row opens a quote (\") that is never closed, so every line after it would be read as part of one cell – close or remove the quote, save the file as CSV again and upload it".into(),
+            row: Some(row),
+        });
+    }
     Ok(columns)
+}
+
+/// Whether a record starting at the beginning of `text` is still inside a
+/// quoted cell where `text` ends (the CSV rules the csv crate follows: a
+/// quote opens a cell only at its start; `""` inside is a quote).
+fn ends_inside_quotes(text: &str, delimiter: u8) -> bool {
+    let mut in_quotes = false;
+    let mut at_cell_start = true;
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        if in_quotes {
+            if b == b'"' {
+                if bytes.peek() == Some(&b'"') {
+                    bytes.next();
+                } else {
+                    in_quotes = false;
+                }
+            }
+            continue;
+        }
+        match b {
+            b'"' if at_cell_start => in_quotes = true,
+            b'\n' | b'\r' => return false,
+            _ => {}
+        }
+        at_cell_start = b == delimiter;
+    }
+    in_quotes
 }
 
 /// Line breaks at `from` onwards, before the next record: the rest of the
@@ -320,11 +395,11 @@ mod tests {
 
     fn rows(text: &str) -> (Result<Columns, FileError>, Rows) {
         let mut out = Vec::new();
-        let cols = read(text, &Rules::default_rules(), |_, r| {
+        let cols = read(text, b',', &Rules::default_rules(), |_, r| {
             let cells: Vec<String> = r.record.iter().map(String::from).collect();
             assert_eq!(
                 cells,
-                CellReader::new(text).cells(r.span),
+                CellReader::new(text, b',').cells(r.span),
                 "a span gives the row's cells back"
             );
             out.push((r.row, cells))
@@ -360,7 +435,7 @@ mod tests {
             "name = \"x\"\nversion = \"1.0.0\"\n[headers]\nmobile_number = [\"Contact SMS\"]",
         )
         .unwrap();
-        let cols = read("NHS,contact_sms\n", &rules, |_, _| {}).unwrap();
+        let cols = read("NHS,contact_sms\n", b',', &rules, |_, _| {}).unwrap();
         assert_eq!(cols.mobile_number, 1);
     }
 
@@ -428,9 +503,9 @@ mod tests {
     #[test]
     fn row_limit_is_a_file_error() {
         let rules = Rules::parse("name = \"x\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 2").unwrap();
-        let ok = read("NHS,Mobile\n1,1\n2,2\n", &rules, |_, _| {});
+        let ok = read("NHS,Mobile\n1,1\n2,2\n", b',', &rules, |_, _| {});
         assert!(ok.is_ok());
-        let err = read("NHS,Mobile\n1,1\n2,2\n3,3\n", &rules, |_, _| {}).unwrap_err();
+        let err = read("NHS,Mobile\n1,1\n2,2\n3,3\n", b',', &rules, |_, _| {}).unwrap_err();
         assert_eq!((err.code, err.row), ("too-many-rows", Some(4)));
         assert!(
             err.message.contains("more than 2 patients"),
@@ -443,5 +518,53 @@ mod tests {
     fn quoted_cells_keep_commas_and_quotes() {
         let (_, rows) = rows("NHS,Mobile,Name\n1,2,\"Smith, \"\"Jo\"\"\"\n");
         assert_eq!(rows[0].1[2], "Smith, \"Jo\"");
+    }
+
+    #[test]
+    fn the_delimiter_is_sniffed_from_the_header_line() {
+        assert_eq!(sniff_delimiter("NHS Number,Mobile\n1;2"), b',');
+        assert_eq!(
+            sniff_delimiter("\r\n  \nNHS Number;Mobile;Surname, First\n"),
+            b';'
+        );
+        assert_eq!(sniff_delimiter("NHS Number\tMobile\n"), b'\t');
+        assert_eq!(sniff_delimiter("NHS Number\n"), b',');
+        assert_eq!(sniff_delimiter(""), b',');
+    }
+
+    #[test]
+    fn a_repeated_header_row_is_marked() {
+        let text = "NHS Number,Mobile\n1,2\n NHS Number , Mobile\nNHS Number,Mobile,x\n";
+        let mut marks = Vec::new();
+        read(text, b',', &Rules::default_rules(), |_, r| {
+            marks.push((r.row, r.repeats_header))
+        })
+        .unwrap();
+        assert_eq!(marks, [(2, false), (3, true), (4, false)]);
+    }
+
+    #[test]
+    fn a_quote_left_open_at_the_end_is_a_file_error() {
+        let err = read(
+            "NHS,Mobile\n1,2\n3,\"4\n5,6\n",
+            b',',
+            &Rules::default_rules(),
+            |_, _| {},
+        )
+        .unwrap_err();
+        assert_eq!((err.code, err.row), ("malformed-csv", Some(3)));
+        assert!(err.message.contains("never closed"), "{}", err.message);
+        // Closed quotes, quotes inside cells and escaped quotes are fine.
+        for ok in [
+            "NHS,Mobile\n1,\"2\n2\"\n",
+            "NHS,Mobile\n1,5'10\"\n",
+            "NHS,Mobile\n1,\"a \"\"b\"\"\"\n",
+            "NHS;Mobile\n1;\"a;b\"",
+        ] {
+            assert!(
+                read(ok, sniff_delimiter(ok), &Rules::default_rules(), |_, _| {}).is_ok(),
+                "{ok:?}"
+            );
+        }
     }
 }

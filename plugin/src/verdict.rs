@@ -24,11 +24,13 @@ pub enum ReasonCode {
     InvalidDateOfBirth,
     /// The number's last message failed.
     LikelyToFail,
+    /// The row is the header row again, not a patient.
+    RepeatedHeader,
 }
 
 impl ReasonCode {
     /// Every code, in the order reasons are listed.
-    pub const ALL: [ReasonCode; 9] = [
+    pub const ALL: [ReasonCode; 10] = [
         ReasonCode::MissingNhsNumber,
         ReasonCode::InvalidNhsNumber,
         ReasonCode::DuplicateNhsNumber,
@@ -38,6 +40,7 @@ impl ReasonCode {
         ReasonCode::MissingDateOfBirth,
         ReasonCode::InvalidDateOfBirth,
         ReasonCode::LikelyToFail,
+        ReasonCode::RepeatedHeader,
     ];
 
     /// The code's stable string.
@@ -52,6 +55,7 @@ impl ReasonCode {
             ReasonCode::MissingDateOfBirth => "missing-date-of-birth",
             ReasonCode::InvalidDateOfBirth => "invalid-date-of-birth",
             ReasonCode::LikelyToFail => "likely-to-fail",
+            ReasonCode::RepeatedHeader => "repeated-header",
         }
     }
 }
@@ -147,6 +151,7 @@ mod tests {
                 "missing-date-of-birth",
                 "invalid-date-of-birth",
                 "likely-to-fail",
+                "repeated-header",
             ]
         );
     }

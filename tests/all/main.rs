@@ -7,4 +7,5 @@ mod files;
 mod golden;
 mod history;
 mod hostile;
+mod hostile_files;
 mod verdicts;
