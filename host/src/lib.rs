@@ -7,7 +7,9 @@
 //! [`HistoryStore`] (a CSV file or SQLite) and give back a [`BatchReport`]
 //! with one verdict per patient. When the validator traps, runs out of time
 //! or hits its memory limit, the batch fails closed with an [`Error`] that
-//! names the validator; it never yields partial verdicts.
+//! names the validator; it never yields partial verdicts. [`Limits`] bound
+//! what a call may use and hand back; [`Runtime::counters`] counts how
+//! batches ended.
 //!
 //! ```no_run
 //! use presend_host::{BatchOptions, Runtime};

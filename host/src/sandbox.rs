@@ -150,6 +150,54 @@ impl history::Host for Sandbox {
     }
 }
 
+/// Replaces every run of 9 or more digits (spaces, `+`, `-`, `(`, `)` and
+/// `/` may come between them) with `[number]`. The validator logs counts only;
+/// this keeps a broken or careless one from putting an NHS number (10 digits)
+/// or a phone number (10 to 13) into the host's logs or errors. Counts stay
+/// readable: no batch has a billion patients.
+pub(crate) fn redact_numbers(message: String) -> String {
+    const MIN_DIGITS: usize = 9;
+    let bytes = message.as_bytes();
+    let joins = |b: u8| matches!(b, b' ' | b'+' | b'-' | b'(' | b')' | b'/');
+    let mut out = String::with_capacity(message.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        // A run: digits, with joining characters between digits.
+        let start = i;
+        let (mut end, mut digits) = (i, 0);
+        let mut j = i;
+        while j < bytes.len() && (bytes[j].is_ascii_digit() || joins(bytes[j])) {
+            if bytes[j].is_ascii_digit() {
+                digits += 1;
+                end = j + 1;
+            }
+            j += 1;
+        }
+        if digits >= MIN_DIGITS {
+            // An international number's `+` goes too.
+            let start = if start > copied && bytes[start - 1] == b'+' {
+                start - 1
+            } else {
+                start
+            };
+            out.push_str(&message[copied..start]);
+            out.push_str("[number]");
+            copied = end;
+        }
+        i = end.max(start + 1);
+    }
+    if copied == 0 {
+        return message;
+    }
+    out.push_str(&message[copied..]);
+    out
+}
+
 impl Sandbox {
     /// Records that the guest went over `limit`; the error traps the guest.
     fn over(&mut self, limit: Limit) -> wasmtime::Error {
@@ -194,6 +242,7 @@ fn outcome(o: Outcome) -> wit::Outcome {
 
 impl log::Host for Sandbox {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        let message = redact_numbers(message);
         self.log_lines += 1;
         self.log_bytes = self.log_bytes.saturating_add(message.len());
         if self.log_lines > self.limits.log_lines {
@@ -222,5 +271,26 @@ impl log::Host for Sandbox {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_numbers;
+
+    #[test]
+    fn numbers_that_could_be_patient_data_are_redacted() {
+        let redact = |s: &str| redact_numbers(s.to_string());
+        assert_eq!(
+            redact("bad row 9990000018 on 07700 900123 or +44 (0)7700-900123."),
+            "bad row [number] on [number] or [number]."
+        );
+        assert_eq!(
+            redact("batch judged: 100000 patients (99000 accepted), row 12"),
+            "batch judged: 100000 patients (99000 accepted), row 12"
+        );
+        assert_eq!(redact("999 000 0018"), "[number]");
+        assert_eq!(redact(""), "");
+        assert_eq!(redact("é 123456789 é"), "é [number] é");
     }
 }

@@ -286,6 +286,35 @@ fn logs_never_carry_patient_data() {
 }
 
 #[test]
+fn a_validator_that_logs_patient_data_is_redacted_in_logs_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("hostile.wasm");
+    std::fs::write(&plugin, presend_test_guests::HOSTILE).unwrap();
+    let rules = dir.path().join("leak.toml");
+    std::fs::write(&rules, "leak").unwrap();
+    let o = presend(&[
+        "validate",
+        path(&example("patients.csv")),
+        "--plugin",
+        path(&plugin),
+        "--rules",
+        path(&rules),
+        "--log-level",
+        "trace",
+    ]);
+    assert!(!o.status.success());
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(all.contains("row 2 holds [number] and [number]"), "{all}");
+    assert!(all.contains("row 2: [number] on [number]"), "{all}");
+    for needle in ["9990000018", "447700900123", "07700 900123"] {
+        assert!(
+            !all.contains(needle),
+            "the output carries {needle:?}: {all}"
+        );
+    }
+}
+
+#[test]
 fn help_explains_the_commands() {
     let o = presend(&["--help"]);
     let text = stdout(&o);

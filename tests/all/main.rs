@@ -8,4 +8,5 @@ mod golden;
 mod history;
 mod hostile;
 mod hostile_files;
+mod isolation;
 mod verdicts;

@@ -13,6 +13,7 @@
 //! | `lookup N`      | asks the host for the history of `N` numbers                |
 //! | `log N`         | logs `N` lines                                              |
 //! | `log-bytes N`   | logs one line of `N` bytes                                  |
+//! | `leak`          | logs patient data, then panics with it                      |
 //! | `duplicate-rows`, `rows-out-of-range`, `rows-out-of-order`, `accepted-without-number` |
 //! |                 | verdicts that do not fit the file                           |
 //!
@@ -122,6 +123,10 @@ impl GuestBatch for Session {
             "log-bytes" => {
                 log::log(t::LogLevel::Info, &"x".repeat(n));
                 vec![accepted(2)]
+            }
+            "leak" => {
+                log::log(t::LogLevel::Info, "row 2: 9990000018 on +447700900123");
+                panic!("row 2 holds 9990000018 and 07700 900123")
             }
             "duplicate-rows" => vec![accepted(2), accepted(3), accepted(3)],
             "rows-out-of-range" => vec![accepted(2), accepted(1000)],
