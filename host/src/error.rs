@@ -152,6 +152,51 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A new rule version's canary batch failed; the old version still serves.
+    #[error(
+        "preflight: the canary batch {canary} failed on the new version, which was not activated: {source}"
+    )]
+    CanaryFailed {
+        /// The canary file.
+        canary: String,
+        /// Why it failed.
+        source: Box<Error>,
+    },
+
+    /// A new rule version's canary verdicts differ from those expected; the
+    /// old version still serves.
+    #[error(
+        "preflight: on the canary batch {canary} the new version's verdicts differ from the expected ones ({summary}), so it was not activated – read them with `presend diff`, then deploy with --force if the change is intended:\n  {}",
+        changes.iter().take(20).cloned().collect::<Vec<_>>().join("\n  ")
+    )]
+    CanaryChanged {
+        /// The canary file.
+        canary: String,
+        /// What changed, counted.
+        summary: String,
+        /// One line per row that differs.
+        changes: Vec<String>,
+    },
+
+    /// A rollback was asked for, but nothing served before.
+    #[error("there is no previous deployment to roll back to")]
+    NoPreviousDeployment,
+
+    /// Expected verdicts could not be read.
+    #[error(
+        "{origin}:{line}:{column}: not a report of expected verdicts ({message}) – write one with `presend validate --format json`"
+    )]
+    Expected {
+        /// The file.
+        origin: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+
     /// The history store could not answer.
     #[error("history {origin}: {message}")]
     History {

@@ -29,7 +29,10 @@
 #![warn(missing_docs)]
 
 mod bindings;
+pub mod cache;
 mod contract;
+pub mod deployment;
+pub mod diff;
 mod error;
 pub mod history;
 pub mod reasons;
@@ -39,11 +42,18 @@ mod sandbox;
 pub mod timestamp;
 mod validator;
 
+pub use cache::ComponentCache;
+pub use deployment::{Canary, Deployment, DeploymentInfo, Deployments, Source, Version};
+pub use diff::{VerdictDiff, VerdictKey};
 pub use error::{Error, Limit, Result};
 pub use history::{CsvHistory, HistoryStore, SqliteHistory};
 pub use report::{BatchReport, Columns, Identity, PatientVerdict, Reason, Status, Summary};
 pub use runtime::{Counters, Limits, Runtime};
 pub use validator::{BatchOptions, Rules, Validator, WIT_VERSION};
+
+/// The bundled example patient file (`examples/patients.csv`): the default
+/// canary batch of a preflight.
+pub const EXAMPLE_PATIENTS: &[u8] = include_bytes!("../../examples/patients.csv");
 
 /// The validator component built from `plugin/` by `build.rs`.
 pub const EMBEDDED_VALIDATOR: &[u8] =

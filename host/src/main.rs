@@ -10,8 +10,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use presend_host::history::read_history_csv;
 use presend_host::{
-    BatchOptions, BatchReport, CsvHistory, HistoryStore, Limits, Runtime, SqliteHistory, Validator,
+    BatchReport, Canary, ComponentCache, CsvHistory, Deployments, HistoryStore, Limits, Runtime,
+    Source, SqliteHistory, Validator, VerdictDiff, VerdictKey, Version,
 };
+
+mod serve;
 
 /// Checks a practice's patient CSV before a batch SMS: who is accepted, who is
 /// rejected (bad NHS number, no UK mobile, bad date of birth, duplicate...)
@@ -58,6 +61,81 @@ enum Command {
     /// Manage delivery history.
     #[command(subcommand)]
     History(HistoryCommand),
+    /// Compare two rule versions on a patient file: which patients change
+    /// status or reasons, and how many ("14 patients become likely-to-fail,
+    /// 2 become accepted"). Read this before rolling a version out.
+    ///
+    /// A version is a component (.wasm), a rules file (.toml), or a deploy
+    /// directory (validator.wasm and/or rules.toml); give --from or --to
+    /// twice for a component and a rules file. A missing part is the
+    /// built-in validator or its default rules.
+    Diff(DiffArgs),
+    /// Rule version deployment.
+    #[command(subcommand)]
+    Deploy(DeployCommand),
+    /// Run the validator as a long-running HTTP service (the example of a
+    /// platform's service): POST /v1/batches validates a CSV body; versions
+    /// in --deploy-dir are preflighted and swapped in live.
+    Serve(serve::ServeArgs),
+}
+
+#[derive(Subcommand)]
+enum DeployCommand {
+    /// Preflight the version in DIR (validator.wasm and/or rules.toml) without
+    /// deploying it: it must load, implement a compatible WIT world, accept
+    /// its rules, and run a canary batch within the limits (and, with
+    /// --expect, give the expected verdicts). Exits non-zero, saying why,
+    /// when it must not be deployed: for operators' CI pipelines.
+    Check {
+        /// The deploy directory.
+        dir: PathBuf,
+        /// Delivery history for the canary batch (CSV or SQLite), as the
+        /// service would use it.
+        #[arg(long, value_name = "FILE.csv|FILE.db")]
+        history: Option<PathBuf>,
+        #[command(flatten)]
+        canary: CanaryArgs,
+    },
+}
+
+/// The canary batch of a preflight.
+#[derive(Args, Clone)]
+pub struct CanaryArgs {
+    /// The canary patient file (default: the bundled example file).
+    #[arg(long, value_name = "PATIENTS.csv")]
+    canary: Option<PathBuf>,
+    /// Expected verdicts for the canary: the JSON of `presend validate
+    /// --format json`. A difference blocks the version unless --force.
+    #[arg(long, value_name = "REPORT.json")]
+    expect: Option<PathBuf>,
+    /// Let a version whose canary verdicts differ from --expect through.
+    #[arg(long)]
+    force: bool,
+    /// Judge the canary as of this time (RFC 3339; default: now). Give it
+    /// with --expect, since verdicts depend on the date.
+    #[arg(long = "canary-now", value_name = "RFC3339")]
+    now: Option<String>,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    /// The version rolled out from (repeat for a component and rules).
+    #[arg(long, value_name = "X.wasm|RULES.toml|DIR", required = true)]
+    from: Vec<PathBuf>,
+    /// The version rolled out to (repeat for a component and rules).
+    #[arg(long, value_name = "X.wasm|RULES.toml|DIR", required = true)]
+    to: Vec<PathBuf>,
+    /// The patient file to compare on.
+    patients: PathBuf,
+    /// Delivery history (CSV or SQLite), as for `validate`.
+    #[arg(long, value_name = "FILE.csv|FILE.db")]
+    history: Option<PathBuf>,
+    /// Judge as of this time (RFC 3339; default: now).
+    #[arg(long, value_name = "RFC3339")]
+    now: Option<String>,
+    /// Text, or JSON ({"summary", "becomes", "changes"}).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Subcommand)]
@@ -143,6 +221,13 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Validate(args) => validate(args),
+        Command::Diff(args) => diff(args),
+        Command::Deploy(DeployCommand::Check {
+            dir,
+            history,
+            canary,
+        }) => deploy_check(&dir, history.as_deref(), &canary),
+        Command::Serve(args) => serve::run(args),
         Command::CheckRules { rules, plugin } => {
             let validator = load(&Runtime::new()?, &plugin)?;
             let checked = load_rules(&validator, &rules)?;
@@ -207,35 +292,21 @@ fn validate(args: ValidateArgs) -> anyhow::Result<()> {
         memory_bytes: args.memory_limit_mib.saturating_mul(1 << 20),
         ..Limits::default()
     })?;
-    let validator = load(&runtime, &args.plugin)?;
-    let rules = match &args.rules {
-        Some(path) => load_rules(&validator, path)?,
-        None => validator.default_rules().clone(),
+    let parts = Parts {
+        component: args.plugin.plugin.clone(),
+        rules: args.rules.clone(),
     };
-    let now = match &args.now {
-        Some(text) => {
-            presend_host::timestamp::parse(text).ok_or_else(|| presend_host::Error::Time {
-                origin: "--now".into(),
-                value: text.clone(),
-            })?
-        }
-        None => presend_host::timestamp::now(),
-    };
+    let version = parts.prepare(&runtime, None)?;
+    let now = parse_now(args.now.as_deref(), "--now")?;
     let history = match &args.history {
-        Some(path) => Some(open_history(path, &validator)?),
+        Some(path) => Some(open_history(path, version.validator())?),
         None => None,
     };
     let csv = std::fs::read(&args.patients)
         .with_context(|| format!("reading {}", args.patients.display()))?;
-    let report = validator
-        .validate(
-            &csv,
-            &BatchOptions {
-                rules,
-                now,
-                history,
-            },
-        )
+    let deployment = Deployments::new(version).active();
+    let report = deployment
+        .validate(&csv, now, history)
         .with_context(|| format!("{}", args.patients.display()))?;
 
     if let Some(out) = &args.out {
@@ -258,6 +329,242 @@ fn validate(args: ValidateArgs) -> anyhow::Result<()> {
             writeln!(stdout)?;
         }
         Format::Text => print_text(&mut stdout, &report)?,
+    }
+    stdout.flush()?;
+    Ok(())
+}
+
+/// `--now`-style option: RFC 3339, or the current time when absent.
+fn parse_now(text: Option<&str>, origin: &str) -> anyhow::Result<i64> {
+    Ok(match text {
+        Some(text) => {
+            presend_host::timestamp::parse(text).ok_or_else(|| presend_host::Error::Time {
+                origin: origin.into(),
+                value: text.to_string(),
+            })?
+        }
+        None => presend_host::timestamp::now(),
+    })
+}
+
+/// The files of a rule version; a missing part is the built-in one.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    /// The component.
+    pub component: Option<PathBuf>,
+    /// The rules.
+    pub rules: Option<PathBuf>,
+}
+
+impl Parts {
+    /// A deploy directory: `validator.wasm` and `rules.toml`, each optional.
+    pub fn from_dir(dir: &Path) -> anyhow::Result<Parts> {
+        if !dir.is_dir() {
+            bail!(
+                "{}: not a directory (a deploy directory holds validator.wasm and/or rules.toml)",
+                dir.display()
+            );
+        }
+        let part = |name: &str| Some(dir.join(name)).filter(|p| p.exists());
+        Ok(Parts {
+            component: part("validator.wasm"),
+            rules: part("rules.toml"),
+        })
+    }
+
+    /// `--from`/`--to` values: components (by their `\0asm` magic), rules
+    /// files, or one deploy directory.
+    fn from_args(paths: &[PathBuf], flag: &str) -> anyhow::Result<Parts> {
+        let mut parts = Parts::default();
+        for path in paths {
+            if path.is_dir() {
+                if paths.len() > 1 {
+                    bail!(
+                        "{flag} {}: a directory is a whole version; give it alone",
+                        path.display()
+                    );
+                }
+                return Parts::from_dir(path);
+            }
+            let mut magic = [0u8; 4];
+            let is_wasm = std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+                .is_ok()
+                && &magic == b"\0asm";
+            let slot = if is_wasm {
+                &mut parts.component
+            } else {
+                &mut parts.rules
+            };
+            if slot.is_some() {
+                bail!(
+                    "{flag}: two {} given; give at most one component and one rules file",
+                    if is_wasm { "components" } else { "rules files" }
+                );
+            }
+            if !path.exists() {
+                bail!("{flag} {}: no such file", path.display());
+            }
+            *slot = Some(path.clone());
+        }
+        Ok(parts)
+    }
+
+    /// Reads and prepares the version (compiles, checks world and rules).
+    pub fn prepare(
+        &self,
+        runtime: &Runtime,
+        cache: Option<&ComponentCache>,
+    ) -> anyhow::Result<Version> {
+        let component = match &self.component {
+            Some(path) => Some((
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+                path.display().to_string(),
+            )),
+            None => None,
+        };
+        let rules = match &self.rules {
+            Some(path) => Some((
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading rules {}", path.display()))?,
+                path.display().to_string(),
+            )),
+            None => None,
+        };
+        Ok(Version::prepare(
+            runtime,
+            cache,
+            component.as_ref().map(|(bytes, origin)| Source {
+                bytes: bytes.as_slice(),
+                origin,
+            }),
+            rules.as_ref().map(|(text, origin)| Source {
+                bytes: text.as_str(),
+                origin,
+            }),
+        )?)
+    }
+}
+
+impl CanaryArgs {
+    /// Reads the canary's files and runs the preflight's canary on `version`.
+    pub fn preflight(
+        &self,
+        version: &Version,
+        history: Option<Arc<dyn HistoryStore>>,
+    ) -> anyhow::Result<BatchReport> {
+        let (csv, origin) = match &self.canary {
+            Some(path) => (
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+                path.display().to_string(),
+            ),
+            None => (
+                presend_host::EXAMPLE_PATIENTS.to_vec(),
+                "the bundled example file".to_string(),
+            ),
+        };
+        let expected = match &self.expect {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some(presend_host::diff::expected_from_json(
+                    &text,
+                    &path.display().to_string(),
+                )?)
+            }
+            None => None,
+        };
+        let now = parse_now(self.now.as_deref(), "--canary-now")?;
+        Ok(version.preflight(&Canary {
+            csv: &csv,
+            origin: &origin,
+            now,
+            history,
+            expected: expected.as_deref(),
+            force: self.force,
+        })?)
+    }
+}
+
+fn deploy_check(dir: &Path, history: Option<&Path>, canary: &CanaryArgs) -> anyhow::Result<()> {
+    let runtime = Runtime::new()?;
+    let version = Parts::from_dir(dir)?.prepare(&runtime, None)?;
+    let history = match history {
+        Some(path) => Some(open_history(path, version.validator())?),
+        None => None,
+    };
+    let report = canary.preflight(&version, history)?;
+    println!(
+        "{}: ready to deploy: validator {} (sha256 {}), rules {} (sha256 {}); canary: {} patients, {} accepted, {} rejected, {} likely to fail",
+        dir.display(),
+        version.validator().identity(),
+        &version.validator_part().sha256[..12],
+        version.rules().identity(),
+        &version.rules_part().sha256[..12],
+        report.summary.total,
+        report.summary.accepted,
+        report.summary.rejected,
+        report.summary.likely_to_fail,
+    );
+    Ok(())
+}
+
+fn diff(args: DiffArgs) -> anyhow::Result<()> {
+    let runtime = Runtime::new()?;
+    let from = Parts::from_args(&args.from, "--from")?.prepare(&runtime, None)?;
+    let to = Parts::from_args(&args.to, "--to")?.prepare(&runtime, None)?;
+    let now = parse_now(args.now.as_deref(), "--now")?;
+    let history = match &args.history {
+        Some(path) => Some(open_history(path, from.validator())?),
+        None => None,
+    };
+    let csv = std::fs::read(&args.patients)
+        .with_context(|| format!("reading {}", args.patients.display()))?;
+    let run = |v: &Version, side: &str| -> anyhow::Result<Vec<VerdictKey>> {
+        let report = v.validate(&csv, now, history.clone()).with_context(|| {
+            format!(
+                "{} with the {side} version ({})",
+                args.patients.display(),
+                v.origin()
+            )
+        })?;
+        Ok(report.patients.iter().map(VerdictKey::from).collect())
+    };
+    let diff = VerdictDiff::between(&run(&from, "--from")?, &run(&to, "--to")?);
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        Format::Json => {
+            let becomes: std::collections::BTreeMap<&str, usize> = diff
+                .status_changes()
+                .into_iter()
+                .map(|(status, n)| (status.as_str(), n))
+                .collect();
+            let json = serde_json::json!({
+                "summary": diff.summary(),
+                "becomes": becomes,
+                "changes": diff.lines(),
+            });
+            serde_json::to_writer_pretty(&mut stdout, &json)?;
+            writeln!(stdout)?;
+        }
+        Format::Text => {
+            writeln!(
+                stdout,
+                "From {} · rules {}",
+                from.validator().identity(),
+                from.rules().identity()
+            )?;
+            writeln!(
+                stdout,
+                "To   {} · rules {}",
+                to.validator().identity(),
+                to.rules().identity()
+            )?;
+            writeln!(stdout, "{}", diff.summary())?;
+            for line in diff.lines() {
+                writeln!(stdout, "  {line}")?;
+            }
+        }
     }
     stdout.flush()?;
     Ok(())

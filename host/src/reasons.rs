@@ -105,6 +105,7 @@ mod tests {
         let report = BatchReport {
             validator: id.clone(),
             rules: id,
+            deployment: None,
             summary: Summary::default(),
             patients: vec![
                 patient(

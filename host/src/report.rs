@@ -1,7 +1,9 @@
 //! What a batch produced, as the platform (and `presend validate --format
 //! json`) sees it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::deployment::DeploymentInfo;
 
 use crate::bindings::presend::validator::types as wit;
 
@@ -21,7 +23,7 @@ impl std::fmt::Display for Identity {
 }
 
 /// What happens to a patient in the batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// The patient will be messaged.
@@ -105,6 +107,10 @@ pub struct BatchReport {
     pub validator: Identity,
     /// The rules it judged by.
     pub rules: Identity,
+    /// The deployment (validator and rules files, by hash) that produced
+    /// the report, when it ran through one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentInfo>,
     /// Counts by status.
     pub summary: Summary,
     /// One verdict per patient, in file order.
@@ -135,6 +141,7 @@ impl BatchReport {
                 name: result.rules.name,
                 version: result.rules.version,
             },
+            deployment: None,
             summary,
             patients,
             columns: Columns {

@@ -87,12 +87,22 @@ struct Instances {
 impl Validator {
     /// Compiles `bytes` (a component) and checks that it implements our world.
     pub(crate) fn load(runtime: &Runtime, bytes: &[u8], origin: &str) -> Result<Validator> {
-        let inner = &runtime.inner;
         let component =
-            Component::new(&inner.engine, bytes).map_err(|e| Error::InvalidComponent {
+            Component::new(&runtime.inner.engine, bytes).map_err(|e| Error::InvalidComponent {
                 origin: origin.to_string(),
                 message: format!("{e:#}"),
             })?;
+        Validator::from_component(runtime, component, origin)
+    }
+
+    /// Checks that a compiled `component` implements our world, and asks it
+    /// who it is and for its default rules.
+    pub(crate) fn from_component(
+        runtime: &Runtime,
+        component: Component,
+        origin: &str,
+    ) -> Result<Validator> {
+        let inner = &runtime.inner;
         let incompatible = |e: wasmtime::Error| Error::IncompatibleComponent {
             origin: origin.to_string(),
             expected: WIT_VERSION,

@@ -16,6 +16,16 @@ fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
+/// The JSON report on stdout without its deployment's `id` and
+/// `activated_at`, which differ from run to run.
+fn verdicts_json(o: &Output) -> serde_json::Value {
+    let mut json: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+    let deployment = json["deployment"].as_object_mut().expect("a deployment");
+    deployment.remove("id");
+    deployment.remove("activated_at");
+    json
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
 }
@@ -49,8 +59,31 @@ fn validate_json_has_exactly_the_contract_keys() {
         k.sort();
         k
     };
-    assert_eq!(keys(&json), ["patients", "rules", "summary", "validator"]);
+    assert_eq!(
+        keys(&json),
+        ["deployment", "patients", "rules", "summary", "validator"]
+    );
     assert_eq!(keys(&json["validator"]), ["name", "version"]);
+    assert_eq!(
+        keys(&json["deployment"]),
+        ["activated_at", "id", "rules", "validator"]
+    );
+    for part in ["validator", "rules"] {
+        assert_eq!(
+            keys(&json["deployment"][part]),
+            ["name", "sha256", "version"]
+        );
+        assert_eq!(json["deployment"][part]["name"], json[part]["name"]);
+        assert_eq!(
+            json["deployment"][part]["sha256"].as_str().unwrap().len(),
+            64
+        );
+    }
+    let rules = std::fs::read(example("rules/default.toml")).unwrap();
+    assert_eq!(
+        json["deployment"]["rules"]["sha256"],
+        presend_host::deployment::sha256_hex(&rules)
+    );
     assert_eq!(keys(&json["rules"]), ["name", "version"]);
     assert_eq!(
         keys(&json["summary"]),
@@ -259,7 +292,8 @@ fn history_import_then_validate_from_sqlite_matches_csv() {
         "the landline row is reported, not silently dropped: {}",
         stderr(&o)
     );
-    let run = |history: &Path| stdout(&validate_example(Some(history), &["--format", "json"]));
+    let run =
+        |history: &Path| verdicts_json(&validate_example(Some(history), &["--format", "json"]));
     assert_eq!(run(&db), run(&example("history.csv")));
 }
 
@@ -342,7 +376,7 @@ fn a_validator_from_a_file_gives_the_same_verdicts() {
     std::fs::write(&wasm, presend_host::EMBEDDED_VALIDATOR).unwrap();
     let from_file = validate_example(None, &["--format", "json", "--plugin", path(&wasm)]);
     let embedded = validate_example(None, &["--format", "json"]);
-    assert_eq!(stdout(&from_file), stdout(&embedded));
+    assert_eq!(verdicts_json(&from_file), verdicts_json(&embedded));
     let o = presend(&["info", "--plugin", path(&dir.path().join("nope.wasm"))]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nope.wasm"), "{}", stderr(&o));

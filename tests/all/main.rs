@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod deploy;
 mod failures;
 mod files;
 mod golden;
@@ -9,4 +10,5 @@ mod history;
 mod hostile;
 mod hostile_files;
 mod isolation;
+mod serve;
 mod verdicts;
