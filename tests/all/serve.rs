@@ -376,6 +376,18 @@ fn the_watcher_picks_up_a_rename_and_ignores_a_half_written_file() {
         server.batch(&patients()).json()["summary"]["likely_to_fail"],
         43
     );
+    // Asked to reload it now, the service says why it will not.
+    let refused = server.admin("reload");
+    assert_eq!(refused.status, 422);
+    let why = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains("validator.wasm") && why.contains("not a validator component"),
+        "{why}"
+    );
+    assert_eq!(server.deployment()["active"], first);
 
     // Complete files renamed into place are picked up.
     deploy(&dir, "validator.wasm", component);
