@@ -7,7 +7,8 @@
 //!   component + in-memory history loaded from CSV);
 //! - the same without history (validation alone);
 //! - per-batch fixed cost (a 10-row file);
-//! - cold start: compiling the component, and loading it precompiled;
+//! - cold start: compiling the component, loading it precompiled, and
+//!   loading it through the precompiled cache (a re-deploy or a restart);
 //! - the same validation core run natively, and the wasm/native ratios;
 //! - peak RSS of the process.
 //!
@@ -139,6 +140,20 @@ fn main() {
     let load = median(5, || {
         runtime.load_embedded().expect("load");
     });
+    // A re-deploy or restart with the precompiled cache: verify the blob's
+    // tag, deserialize, identity, default rules.
+    let cache_dir =
+        std::env::temp_dir().join(format!("presend-bench-cache-{}", std::process::id()));
+    let cache = presend_host::ComponentCache::open(&cache_dir).expect("cache");
+    cache
+        .load(&runtime, presend_host::EMBEDDED_VALIDATOR, "bench")
+        .expect("fill the cache");
+    let cached = median(21, || {
+        cache
+            .load(&runtime, presend_host::EMBEDDED_VALIDATOR, "bench")
+            .expect("cache hit");
+    });
+    let _ = std::fs::remove_dir_all(&cache_dir);
 
     println!();
     println!("{:<52} {:>12}", "median of repeated runs", "time");
@@ -156,6 +171,7 @@ fn main() {
         precompiled,
     );
     row("cold: load_embedded (compile + identity + rules)", load);
+    row("cold: load from the precompiled cache (hit)", cached);
     row(
         "load the 1M-attempt history CSV (CsvHistory::load)",
         csv_load,
