@@ -380,10 +380,22 @@ async fn rollback(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
     if let Some(refusal) = refuse_without_token(&state, &headers) {
         return refusal;
     }
-    let _one = state.reloading.lock().unwrap_or_else(|e| e.into_inner());
-    match state.deployments.rollback() {
-        Ok(_) => axum::Json(deployment_json(&state)).into_response(),
-        Err(e) => error_response(StatusCode::CONFLICT, "no-previous", &e.to_string()),
+    // The lock may be held by a reload's preflight for a while: wait for it
+    // on a blocking thread, not on one of the async workers.
+    let worker = state.clone();
+    let rolled_back = tokio::task::spawn_blocking(move || {
+        let _one = worker.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        worker.deployments.rollback()
+    })
+    .await;
+    match rolled_back {
+        Ok(Ok(_)) => axum::Json(deployment_json(&state)).into_response(),
+        Ok(Err(e)) => error_response(StatusCode::CONFLICT, "no-previous", &e.to_string()),
+        Err(e) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            &e.to_string(),
+        ),
     }
 }
 
@@ -455,11 +467,13 @@ async fn watch(state: Arc<AppState>, dir: PathBuf, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         let now = look(&dir);
-        let acted_on = state
-            .reloading
-            .lock()
-            .map(|a| *a)
-            .unwrap_or_else(|e| *e.into_inner());
+        // A reload in progress holds the lock through its preflight: look
+        // again at the next poll rather than block an async worker.
+        let acted_on = match state.reloading.try_lock() {
+            Ok(acted_on) => *acted_on,
+            Err(std::sync::TryLockError::Poisoned(e)) => *e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => continue,
+        };
         if Some(&now) == acted_on.as_ref() {
             pending = None;
             continue;
