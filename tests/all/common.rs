@@ -109,3 +109,17 @@ pub fn example(name: &str) -> std::path::PathBuf {
         .join("../examples")
         .join(name)
 }
+
+/// A file of `rows` patients with distinct NHS numbers (not all valid) and
+/// drama-range mobiles: big enough to take measurable time.
+pub fn big_file(rows: u32) -> Vec<u8> {
+    let mut csv = String::from("NHS Number,Mobile\n");
+    for i in 0..rows {
+        csv.push_str(&format!(
+            "{},07700 900{:03}\n",
+            9_000_000_000u64 + u64::from(i),
+            i % 1000
+        ));
+    }
+    csv.into_bytes()
+}

@@ -9,21 +9,9 @@ use std::time::Duration;
 use presend_host::history::NumberHistory;
 use presend_host::{Error, HistoryStore, Limits, Runtime};
 
-use crate::common::{options, validator};
+use crate::common::{big_file, options, validator};
 
 const SMALL: &[u8] = b"NHS Number,Mobile\n9990000018,07700900123\n";
-
-fn big_file(rows: u32) -> Vec<u8> {
-    let mut csv = String::from("NHS Number,Mobile\n");
-    for i in 0..rows {
-        csv.push_str(&format!(
-            "{},07700 900{:03}\n",
-            9_000_000_000u64 + u64::from(i),
-            i % 1000
-        ));
-    }
-    csv.into_bytes()
-}
 
 #[test]
 fn a_batch_past_its_time_budget_is_stopped_and_the_next_one_runs() {

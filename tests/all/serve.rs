@@ -410,21 +410,14 @@ fn the_watcher_picks_up_a_rename_and_ignores_a_half_written_file() {
 #[test]
 fn overload_gets_503_with_retry_after_and_shutdown_lets_batches_finish() {
     let server = Server::start(&["--max-batches", "1"]);
-    let mut big = String::from("NHS Number,Mobile\n");
-    for i in 0..100_000u32 {
-        big.push_str(&format!(
-            "{},07700 900{:03}\n",
-            9_000_000_000u64 + u64::from(i),
-            i % 1000
-        ));
-    }
+    let big = crate::common::big_file(100_000);
     let addr = server.addr.clone();
     let path = format!("/v1/batches?now={NOW}");
     let (big_response, busy) = std::thread::scope(|scope| {
         // The big batch retries until it has the slot (a small one may hold it).
         let in_flight = scope.spawn(|| {
             loop {
-                let r = http(&addr, "POST", &path, &[], big.as_bytes());
+                let r = http(&addr, "POST", &path, &[], &big);
                 if r.status != 503 {
                     return r;
                 }
@@ -463,7 +456,7 @@ fn overload_gets_503_with_retry_after_and_shutdown_lets_batches_finish() {
     let mut server = server;
     let pid = server.child.id().to_string();
     let (response, status) = std::thread::scope(|scope| {
-        let in_flight = scope.spawn(|| http(&addr, "POST", &path, &[], big.as_bytes()));
+        let in_flight = scope.spawn(|| http(&addr, "POST", &path, &[], &big));
         std::thread::sleep(Duration::from_millis(100));
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         (in_flight.join().unwrap(), server.child.wait().unwrap())
