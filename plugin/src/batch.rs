@@ -103,7 +103,7 @@ impl Batch {
                     c.reasons.push(likely_to_fail(s));
                 }
                 let status = status_of(&c.reasons, blocks);
-                let cells = if status == crate::Status::Accepted {
+                let cells = if status == crate::verdict::Status::Accepted {
                     Vec::new()
                 } else {
                     cell_reader.cells(c.span)
@@ -262,7 +262,7 @@ fn likely_to_fail(s: Score) -> Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Outcome;
+    use crate::history::Outcome;
 
     const NOW: i64 = 1_795_770_000;
     const CSV: &[u8] = b"NHS Number,Mobile\n9990000018,07700900002\n9990000026,+447700900001\n9990000034,07700 900002\n";
@@ -299,8 +299,9 @@ mod tests {
             outcome: Outcome::Delivered,
         };
         let result = run(|_| vec![(1, failed), (0, delivered), (1, delivered), (7, failed)]);
-        let status: Vec<crate::Status> = result.verdicts.iter().map(|v| v.status).collect();
-        use crate::Status::*;
+        let status: Vec<crate::verdict::Status> =
+            result.verdicts.iter().map(|v| v.status).collect();
+        use crate::verdict::Status::*;
         // Rows 2 and 4 share +447700900002 (position 1): its last attempt failed.
         assert_eq!(status, [LikelyToFail, Accepted, LikelyToFail]);
         assert!(result.verdicts[1].success_probability.unwrap() >= 0.5);

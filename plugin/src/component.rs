@@ -40,8 +40,8 @@ impl Guest for Component {
 
     fn identity() -> t::ValidatorIdentity {
         t::ValidatorIdentity {
-            name: crate::NAME.to_string(),
-            version: crate::VERSION.to_string(),
+            name: crate::identity::NAME.to_string(),
+            version: crate::identity::VERSION.to_string(),
         }
     }
 
@@ -62,19 +62,19 @@ impl Guest for Component {
         install_panic_hook();
         numbers
             .iter()
-            .map(|n| crate::normalise_number(n).map_err(reason))
+            .map(|n| crate::mobile::normalise(n).map_err(reason))
             .collect()
     }
 }
 
 /// The `batch` resource: the plain `Batch` until `finish` takes it.
-pub struct BatchSession(RefCell<Option<crate::Batch>>);
+pub struct BatchSession(RefCell<Option<crate::batch::Batch>>);
 
 impl GuestBatch for BatchSession {
     fn open(rules: String, now: i64) -> Result<wit::Batch, t::RulesError> {
         install_panic_hook();
         let rules = Rules::parse(&rules).map_err(rules_error)?;
-        let session = BatchSession(RefCell::new(Some(crate::Batch::new(rules, now))));
+        let session = BatchSession(RefCell::new(Some(crate::batch::Batch::new(rules, now))));
         Ok(wit::Batch::new(session))
     }
 

@@ -1,4 +1,4 @@
-//! Turning the uploaded bytes into text, and cleaning cells.
+//! Turning the uploaded bytes into text.
 //!
 //! Excel writes "CSV UTF-8" with a byte-order mark, plain "CSV" on Windows as
 //! Windows-1252, and "Unicode text" as UTF-16 with a byte-order mark. A file
@@ -77,42 +77,6 @@ fn windows_1252(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Characters removed anywhere in a cell: zero-width spaces and joiners, the
-/// word joiner, the byte-order mark, and soft hyphens that copy-paste brings.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
-    )
-}
-
-/// Removes invisible characters, turns non-breaking spaces into spaces, and
-/// trims whitespace at both ends. Borrows when there is nothing to change.
-pub fn clean_cell(cell: &str) -> Cow<'_, str> {
-    // The common case, checked fast: plain ASCII has nothing invisible.
-    if cell.is_ascii() {
-        return Cow::Borrowed(cell.trim());
-    }
-    let needs_rewrite = cell
-        .chars()
-        .any(|c| is_invisible(c) || c == '\u{00A0}' || c == '\u{202F}');
-    if !needs_rewrite {
-        return Cow::Borrowed(cell.trim());
-    }
-    let cleaned: String = cell
-        .chars()
-        .filter(|&c| !is_invisible(c))
-        .map(|c| {
-            if c == '\u{00A0}' || c == '\u{202F}' {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect();
-    Cow::Owned(cleaned.trim().to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,12 +116,5 @@ mod tests {
             decode(&be),
             (Cow::Owned("a,é".to_string()), Encoding::Utf16Be)
         );
-    }
-
-    #[test]
-    fn cells_lose_invisible_characters_and_outer_space() {
-        assert_eq!(clean_cell("  07700\u{A0}900123\u{200B} "), "07700 900123");
-        assert_eq!(clean_cell("\u{FEFF}NHS Number"), "NHS Number");
-        assert!(matches!(clean_cell(" plain "), Cow::Borrowed("plain")));
     }
 }

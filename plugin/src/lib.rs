@@ -9,9 +9,11 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod cell;
 pub mod decode;
 pub mod dob;
 pub mod history;
+mod identity;
 pub mod mobile;
 pub mod nhs;
 pub mod rules;
@@ -24,19 +26,11 @@ mod component;
 
 pub use batch::{Batch, BatchResult};
 pub use history::{Attempt, Outcome};
+pub use identity::{NAME, VERSION};
 pub use rules::{Rules, RulesError};
 pub use table::{Columns, FileError};
 pub use verdict::{Reason, ReasonCode, Status, Verdict};
 
-/// The validator's name, as the `identity` export gives it.
-pub const NAME: &str = "presend-validator";
-/// The validator's version (the crate's), as the `identity` export gives it.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-
 /// Normalises a raw phone number as patients' numbers are: E.164 for a UK
 /// mobile, else the reason it is not one.
-pub fn normalise_number(raw: &str) -> Result<String, Reason> {
-    mobile::parse(&decode::clean_cell(raw))
-        .map(mobile::Mobile::e164)
-        .map_err(|e| Reason::new(e.code(), e.message()))
-}
+pub use mobile::normalise as normalise_number;

@@ -4,7 +4,9 @@
 //! 456 789`, `0044 7723456789`, `447723456789`, ...) and Excel's lost leading
 //! zero (`7723456789`). Which numbers are mobiles is `uk_mobiles`' business.
 
+use crate::cell::{clean_cell, looks_like_scientific, ten_digits};
 use crate::uk_mobiles;
+use crate::verdict::{Reason, ReasonCode};
 
 /// A valid UK mobile: its 10-digit national number (`7700900123`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -15,7 +17,7 @@ impl Mobile {
     pub fn e164(self) -> String {
         let mut out = String::with_capacity(13);
         out.push_str("+44");
-        out.push_str(&crate::nhs::format(self.0));
+        out.push_str(&ten_digits(self.0));
         out
     }
 
@@ -51,8 +53,8 @@ pub enum MobileError {
 
 impl MobileError {
     /// The stable reason code.
-    pub fn code(self) -> crate::ReasonCode {
-        use crate::ReasonCode::*;
+    pub fn code(self) -> ReasonCode {
+        use ReasonCode::*;
         match self {
             MobileError::Missing => MissingMobileNumber,
             MobileError::SpreadsheetNumber
@@ -95,16 +97,12 @@ impl MobileError {
     }
 }
 
-/// Whether a cell is a number a spreadsheet wrote in scientific notation,
-/// like `7.7009E+09` or `9.43E+09`.
-pub fn looks_like_scientific(cell: &str) -> bool {
-    let Some((mantissa, exponent)) = cell.split_once(['e', 'E']) else {
-        return false;
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, "0"));
-    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
-    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    all_digits(int) && all_digits(frac) && all_digits(exponent)
+/// Normalises a raw phone number as patients' numbers are: E.164 for a UK
+/// mobile, else the reason it is not one.
+pub fn normalise(raw: &str) -> Result<String, Reason> {
+    parse(&clean_cell(raw))
+        .map(Mobile::e164)
+        .map_err(|e| Reason::new(e.code(), e.message()))
 }
 
 /// Parses a cleaned cell.
@@ -175,7 +173,7 @@ mod tests {
     use super::*;
 
     fn e164(cell: &str) -> Result<String, MobileError> {
-        parse(&crate::decode::clean_cell(cell)).map(Mobile::e164)
+        parse(&clean_cell(cell)).map(Mobile::e164)
     }
 
     /// GOV.UK Notify's test_phone_number.py: all of these are 447723456789.

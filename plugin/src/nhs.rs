@@ -1,6 +1,8 @@
 //! NHS numbers: 10 digits, the last a modulus 11 check digit (NHS Data
 //! Dictionary). Written as `9434765919`, `943 476 5919` or `943-476-5919`.
 
+use crate::cell::{looks_like_scientific, ten_digits};
+
 /// Why a cell is not a valid NHS number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NhsError {
@@ -49,7 +51,7 @@ pub fn parse(cell: &str) -> Result<u64, NhsError> {
                 count += 1;
             }
             ' ' | '-' => {}
-            _ if crate::mobile::looks_like_scientific(cell) => {
+            _ if looks_like_scientific(cell) => {
                 return Err(NhsError::SpreadsheetNumber);
             }
             _ => return Err(NhsError::Characters),
@@ -81,13 +83,7 @@ pub fn check_digit(first_nine: &[u8]) -> Option<u8> {
 
 /// The 10 digits as text, with leading zeros kept.
 pub fn format(number: u64) -> String {
-    let mut digits = [b'0'; 10];
-    let mut n = number;
-    for d in digits.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    String::from(std::str::from_utf8(&digits).expect("ASCII digits"))
+    ten_digits(number)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! spreadsheet shows them: the header is row 1 and a quoted cell that spans
 //! lines stays in one row; blank lines are rows too, but give no verdict.
 
-use crate::decode::clean_cell;
+use crate::cell::clean_cell;
 use crate::rules::Rules;
 
 /// Built-in headings for the NHS number column, in order of preference.

@@ -3,7 +3,7 @@
 //! gives exactly one verdict per non-blank data row, numbered as a
 //! spreadsheet numbers it.
 
-use presend_plugin::decode::clean_cell;
+use presend_plugin::cell::clean_cell;
 use presend_plugin::{Batch, BatchResult, FileError, Rules};
 use proptest::prelude::*;
 

@@ -1,0 +1,90 @@
+//! What a cell's text is, whatever column it came from: cleaned of what
+//! copy-paste and spreadsheets add, and the damage spreadsheets do to long
+//! numbers. NHS numbers and mobiles both use these.
+
+use std::borrow::Cow;
+
+/// Characters removed anywhere in a cell: zero-width spaces and joiners, the
+/// word joiner, the byte-order mark, and soft hyphens that copy-paste brings.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}' | '\u{200C}' | '\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
+    )
+}
+
+/// Removes invisible characters, turns non-breaking spaces into spaces, and
+/// trims whitespace at both ends. Borrows when there is nothing to change.
+pub fn clean_cell(cell: &str) -> Cow<'_, str> {
+    // The common case, checked fast: plain ASCII has nothing invisible.
+    if cell.is_ascii() {
+        return Cow::Borrowed(cell.trim());
+    }
+    let needs_rewrite = cell
+        .chars()
+        .any(|c| is_invisible(c) || c == '\u{00A0}' || c == '\u{202F}');
+    if !needs_rewrite {
+        return Cow::Borrowed(cell.trim());
+    }
+    let cleaned: String = cell
+        .chars()
+        .filter(|&c| !is_invisible(c))
+        .map(|c| {
+            if c == '\u{00A0}' || c == '\u{202F}' {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    Cow::Owned(cleaned.trim().to_string())
+}
+
+/// Whether a cell is a number a spreadsheet wrote in scientific notation,
+/// like `7.7009E+09` or `9.43E+09`.
+pub fn looks_like_scientific(cell: &str) -> bool {
+    let Some((mantissa, exponent)) = cell.split_once(['e', 'E']) else {
+        return false;
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, "0"));
+    let exponent = exponent.strip_prefix('+').unwrap_or(exponent);
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    all_digits(int) && all_digits(frac) && all_digits(exponent)
+}
+
+/// A number of at most 10 digits as exactly 10 digits of text, with leading zeros kept.
+pub fn ten_digits(number: u64) -> String {
+    let mut digits = [b'0'; 10];
+    let mut n = number;
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    String::from(std::str::from_utf8(&digits).expect("ASCII digits"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_lose_invisible_characters_and_outer_space() {
+        assert_eq!(clean_cell("  07700\u{A0}900123\u{200B} "), "07700 900123");
+        assert_eq!(clean_cell("\u{FEFF}NHS Number"), "NHS Number");
+        assert!(matches!(clean_cell(" plain "), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn scientific_notation_is_spotted() {
+        assert!(looks_like_scientific("9.43E+09"));
+        assert!(looks_like_scientific("7.7009e9"));
+        assert!(!looks_like_scientific("07700E"));
+        assert!(!looks_like_scientific("943 476 5919"));
+    }
+
+    #[test]
+    fn ten_digits_keep_leading_zeros() {
+        assert_eq!(ten_digits(7_700_900_123), "7700900123");
+        assert_eq!(ten_digits(12), "0000000012");
+    }
+}
