@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use presend_host::{BatchOptions, CsvHistory, HistoryStore, Runtime, Status};
+use presend_host::history::{CsvHistory, HistoryStore};
+use presend_host::{BatchOptions, Runtime, Status, Validator};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -16,11 +17,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Once per process: the engine, and the validator compiled once.
     let runtime = Runtime::new()?;
-    let validator = runtime.load_embedded()?;
+    let validator = Validator::embedded(&runtime)?;
     println!("loaded {}", validator.identity());
 
     // The platform's history store (SqliteHistory::open for a database).
-    let store: Arc<dyn HistoryStore> = Arc::new(CsvHistory::load(history.as_ref(), &validator)?);
+    let store: Arc<dyn HistoryStore> = Arc::new(CsvHistory::load(&history, &validator)?);
 
     // Per batch: a fresh sandbox, the rules in force, and "now" from the host.
     let options = BatchOptions {

@@ -12,9 +12,7 @@ fn validator() -> &'static Validator {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
         let runtime = Runtime::new().expect("runtime");
-        runtime
-            .load_embedded()
-            .expect("the embedded validator loads")
+        Validator::embedded(&runtime).expect("the embedded validator loads")
     })
 }
 

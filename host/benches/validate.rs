@@ -19,8 +19,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use presend_host::history::{Attempt, HistoryRecord, Outcome};
-use presend_host::{BatchOptions, CsvHistory, HistoryStore, Runtime, SqliteHistory};
+use presend_host::history::{
+    Attempt, CsvHistory, HistoryRecord, HistoryStore, Outcome, SqliteHistory,
+};
+use presend_host::{BatchOptions, Runtime, Validator};
 
 const PATIENTS: usize = 100_000;
 const ATTEMPTS: usize = 1_000_000;
@@ -53,7 +55,7 @@ fn main() {
     );
 
     let runtime = Runtime::new().expect("runtime");
-    let validator = runtime.load_embedded().expect("validator");
+    let validator = Validator::embedded(&runtime).expect("validator");
     let history: Arc<dyn HistoryStore> = Arc::new(SqliteHistory::open(&db).expect("open db"));
     let with_history = BatchOptions {
         rules: validator.default_rules().clone(),
@@ -127,7 +129,7 @@ fn main() {
     // Cold start: compile the component, or load it precompiled.
     let engine = runtime.engine();
     let compile = median(5, || {
-        wasmtime::component::Component::new(engine, presend_host::EMBEDDED_VALIDATOR)
+        presend_host::wasmtime::component::Component::new(engine, presend_host::EMBEDDED_VALIDATOR)
             .expect("compile");
     });
     let blob = engine
@@ -135,23 +137,24 @@ fn main() {
         .expect("precompile");
     let precompiled = median(21, || {
         // SAFETY: the blob was produced just above by this same engine.
-        unsafe { wasmtime::component::Component::deserialize(engine, &blob) }.expect("deserialize");
+        unsafe { presend_host::wasmtime::component::Component::deserialize(engine, &blob) }
+            .expect("deserialize");
     });
     let load = median(5, || {
-        runtime.load_embedded().expect("load");
+        Validator::embedded(&runtime).expect("load");
     });
     // A re-deploy or restart with the precompiled cache: verify the blob's
     // tag, deserialize, identity, default rules.
     let cache_dir =
         std::env::temp_dir().join(format!("presend-bench-cache-{}", std::process::id()));
     let cache = presend_host::ComponentCache::open(&cache_dir).expect("cache");
-    cache
-        .load(&runtime, presend_host::EMBEDDED_VALIDATOR, "bench")
-        .expect("fill the cache");
+    let load_cached = || {
+        Validator::load_cached(&runtime, &cache, presend_host::EMBEDDED_VALIDATOR, "bench")
+            .expect("load through the cache")
+    };
+    load_cached();
     let cached = median(21, || {
-        cache
-            .load(&runtime, presend_host::EMBEDDED_VALIDATOR, "bench")
-            .expect("cache hit");
+        load_cached();
     });
     let _ = std::fs::remove_dir_all(&cache_dir);
 

@@ -1,6 +1,8 @@
 //! Precompiled components on disk, keyed by the component's sha256, so a
 //! re-deploy or a restart does not compile again (about 300 ms saved per
-//! component; loading a blob takes about 1 ms).
+//! component; loading a blob takes about 1 ms). It turns bytes into a
+//! compiled component and nothing more: `Validator::load_cached` makes a
+//! validator of it.
 //!
 //! wasmtime runs a precompiled blob as native code without checking it, so
 //! only blobs this host wrote may be loaded. Each blob is stored with an
@@ -17,15 +19,23 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use wasmtime::component::Component;
 
-use crate::deployment::sha256_hex;
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::runtime::Runtime;
-use crate::validator::Validator;
 
 /// A directory of precompiled components.
 pub struct ComponentCache {
     dir: PathBuf,
     key: [u8; 32],
+}
+
+impl std::fmt::Debug for ComponentCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("ComponentCache")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether a load came from the cache.
@@ -39,7 +49,14 @@ pub enum CacheOutcome {
 
 impl ComponentCache {
     /// Opens (or creates) the cache at `dir`.
-    pub fn open(dir: &Path) -> Result<ComponentCache> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the directory or its key cannot be created, read or
+    /// made private; [`Error::Runtime`] when the system has no randomness for
+    /// a new key.
+    pub fn open(dir: impl AsRef<Path>) -> Result<ComponentCache> {
+        let dir = dir.as_ref();
         let io = |source| Error::Io {
             path: dir.to_path_buf(),
             source,
@@ -59,8 +76,10 @@ impl ComponentCache {
             }
             _ => {
                 let mut key = [0u8; 32];
-                getrandom::fill(&mut key)
-                    .map_err(|e| Error::Runtime(format!("no randomness for the cache key: {e}")))?;
+                getrandom::fill(&mut key).map_err(|e| Error::Runtime {
+                    doing: "drawing the cache key",
+                    source: e.to_string().into(),
+                })?;
                 write_private(&key_path, &key).map_err(|source| Error::Io {
                     path: key_path.clone(),
                     source,
@@ -74,20 +93,21 @@ impl ComponentCache {
         })
     }
 
-    /// Loads the component `bytes` from its blob when this host wrote one for
-    /// this engine, else compiles it and writes the blob.
-    pub fn load(&self, runtime: &Runtime, bytes: &[u8], origin: &str) -> Result<Validator> {
-        self.load_with_outcome(runtime, bytes, origin)
-            .map(|(v, _)| v)
-    }
-
-    /// [`ComponentCache::load`], saying whether the cache was used.
-    pub fn load_with_outcome(
+    /// The compiled component of `bytes`: from its blob when this host wrote
+    /// one for this engine, else compiled (and the blob written for next
+    /// time). `origin` (a path) names the component in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidComponent`] when `bytes` are not a component wasmtime
+    /// can compile. A blob that cannot be read or written is not an error:
+    /// the component is compiled instead, and the failure logged.
+    pub fn compile(
         &self,
         runtime: &Runtime,
         bytes: &[u8],
         origin: &str,
-    ) -> Result<(Validator, CacheOutcome)> {
+    ) -> Result<(Component, CacheOutcome)> {
         let hash = sha256_hex(bytes);
         let blob_path = self.dir.join(format!("{hash}.cwasm"));
         let tag_path = self.dir.join(format!("{hash}.tag"));
@@ -99,8 +119,7 @@ impl ComponentCache {
                 match unsafe { Component::deserialize(runtime.engine(), &blob) } {
                     Ok(component) => {
                         tracing::debug!(%hash, "component loaded from the cache");
-                        return Validator::from_component(runtime, component, origin)
-                            .map(|v| (v, CacheOutcome::Hit));
+                        return Ok((component, CacheOutcome::Hit));
                     }
                     Err(e) => tracing::info!(%hash, error = %e, "cached blob unusable; compiling"),
                 }
@@ -111,11 +130,9 @@ impl ComponentCache {
         let component =
             Component::new(runtime.engine(), bytes).map_err(|e| Error::InvalidComponent {
                 origin: origin.to_string(),
-                message: format!("{e:#}"),
+                source: e.into(),
             })?;
-        let validator = Validator::from_component(runtime, component.clone(), origin)?;
-        // Only a component that loaded is cached; a failure to write is not
-        // a failure to load.
+        // A failure to write is not a failure to compile.
         match component.serialize() {
             Ok(blob) => {
                 let tag = self.mac(&hash, &blob).finalize().into_bytes();
@@ -127,7 +144,7 @@ impl ComponentCache {
             }
             Err(e) => tracing::warn!(%hash, error = %e, "could not serialize the component"),
         }
-        Ok((validator, CacheOutcome::Miss))
+        Ok((component, CacheOutcome::Miss))
     }
 
     fn mac(&self, hash: &str, blob: &[u8]) -> Hmac<Sha256> {

@@ -5,9 +5,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use serde::Deserialize;
-
-use crate::error::{Error, Result};
 use crate::report::{PatientVerdict, Status};
 
 /// A verdict as compared: its row, status and reason codes.
@@ -29,41 +26,6 @@ impl From<&PatientVerdict> for VerdictKey {
             codes: p.reasons.iter().map(|r| r.code.clone()).collect(),
         }
     }
-}
-
-/// Reads expected verdicts from the JSON `presend validate --format json`
-/// writes (only `patients[].row`, `.status` and `.reasons[].code` are read).
-pub fn expected_from_json(text: &str, origin: &str) -> Result<Vec<VerdictKey>> {
-    #[derive(Deserialize)]
-    struct Report {
-        patients: Vec<Patient>,
-    }
-    #[derive(Deserialize)]
-    struct Patient {
-        row: u32,
-        status: Status,
-        #[serde(default)]
-        reasons: Vec<Code>,
-    }
-    #[derive(Deserialize)]
-    struct Code {
-        code: String,
-    }
-    let report: Report = serde_json::from_str(text).map_err(|e| Error::Expected {
-        origin: origin.to_string(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
-    Ok(report
-        .patients
-        .into_iter()
-        .map(|p| VerdictKey {
-            row: p.row,
-            status: p.status,
-            codes: p.reasons.into_iter().map(|c| c.code).collect(),
-        })
-        .collect())
 }
 
 /// One row whose verdict differs; `None`: the row has no verdict on that side.
@@ -190,6 +152,27 @@ impl VerdictDiff {
     }
 }
 
+/// The rows shown by `Display` before "... and N more rows".
+const SHOWN_LINES: usize = 20;
+
+/// The first [`VerdictDiff::lines`], one per line and indented, then how many
+/// more there are: short enough for an error message or a log line.
+impl std::fmt::Display for VerdictDiff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines = self.lines();
+        for (i, line) in lines.iter().take(SHOWN_LINES).enumerate() {
+            if i > 0 {
+                f.write_char('\n')?;
+            }
+            write!(f, "  {line}")?;
+        }
+        if lines.len() > SHOWN_LINES {
+            write!(f, "\n  ... and {} more rows", lines.len() - SHOWN_LINES)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,19 +222,14 @@ mod tests {
     }
 
     #[test]
-    fn expected_verdicts_are_read_from_the_json_report() {
-        let json = r#"{"validator":{"name":"v","version":"1"},"patients":[
-            {"row":2,"status":"likely-to-fail","reasons":[{"code":"likely-to-fail","message":"m"}]},
-            {"row":3,"status":"accepted","reasons":[]}]}"#;
-        let keys = expected_from_json(json, "e.json").unwrap();
-        assert_eq!(
-            keys,
-            [
-                key(2, Status::LikelyToFail, &["likely-to-fail"]),
-                key(3, Status::Accepted, &[])
-            ]
-        );
-        let e = expected_from_json("{\"patients\": [{\"row\": 2}]}", "e.json").unwrap_err();
-        assert!(e.to_string().starts_with("e.json:1:"), "{e}");
+    fn display_lists_twenty_rows_then_counts_the_rest() {
+        let from: Vec<VerdictKey> = (2..27).map(|r| key(r, Status::Accepted, &[])).collect();
+        let to: Vec<VerdictKey> = (2..27).map(|r| key(r, Status::Rejected, &["x"])).collect();
+        let text = VerdictDiff::between(&from, &to).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 21, "{text}");
+        assert_eq!(lines[0], "  row 2: accepted -> rejected (x)");
+        assert_eq!(lines[19], "  row 21: accepted -> rejected (x)");
+        assert_eq!(lines[20], "  ... and 5 more rows");
     }
 }

@@ -3,6 +3,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::diff::VerdictDiff;
+use crate::limits::{Counted, Limit};
+
+/// The cause an error keeps, whatever its type: a platform can walk the
+/// chain with [`std::error::Error::source`] and downcast it (a
+/// `rusqlite::Error`, an `std::io::Error`, wasmtime's error...).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong when embedding the validator. Each message
 /// says what was wrong, where, and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -20,13 +28,14 @@ pub enum Error {
 
     /// The bytes are not a WebAssembly component wasmtime can compile.
     #[error(
-        "{origin} is not a validator component wasmtime can load: {message} – build it with `cargo build --target wasm32-unknown-unknown` and wit-component, or use the embedded validator"
+        "{origin} is not a validator component wasmtime can load – build it with `cargo build --target wasm32-unknown-unknown` and wit-component, or use the embedded validator"
     )]
     InvalidComponent {
         /// Where the component came from (a path, or "the embedded validator").
         origin: String,
         /// wasmtime's reason.
-        message: String,
+        #[source]
+        source: BoxError,
     },
 
     /// The component does not implement a compatible version of the world.
@@ -166,16 +175,23 @@ pub enum Error {
     /// A new rule version's canary verdicts differ from those expected; the
     /// old version still serves.
     #[error(
-        "preflight: on the canary batch {canary} the new version's verdicts differ from the expected ones ({summary}), so it was not activated – read them with `presend diff`, then deploy with --force if the change is intended:\n  {}",
-        changes.iter().take(20).cloned().collect::<Vec<_>>().join("\n  ")
+        "preflight: on the canary batch {canary} the new version's verdicts differ from the expected ones ({}), so it was not activated – read them with `presend diff`, then deploy with --force if the change is intended:\n{diff}",
+        diff.summary()
     )]
     CanaryChanged {
         /// The canary file.
         canary: String,
-        /// What changed, counted.
-        summary: String,
-        /// One line per row that differs.
-        changes: Vec<String>,
+        /// The rows that differ (its `Display` lists the first of them).
+        diff: VerdictDiff,
+    },
+
+    /// A file of a deploy directory cannot be deployed.
+    #[error("{}: {problem}", path.display())]
+    DeployFile {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong with it, and what to do.
+        problem: String,
     },
 
     /// A rollback was asked for, but nothing served before.
@@ -202,8 +218,12 @@ pub enum Error {
     History {
         /// The store (a path).
         origin: String,
-        /// What went wrong, and where.
+        /// What went wrong, and where, and what to do.
         message: String,
+        /// The store's own error (a `rusqlite::Error`, an `std::io::Error`...),
+        /// when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
 
     /// A time could not be read.
@@ -217,12 +237,57 @@ pub enum Error {
         value: String,
     },
 
-    /// A problem inside wasmtime that is not the validator's doing.
-    #[error("wasmtime: {0}")]
-    Runtime(String),
+    /// The runtime could not be set up (the engine, its epoch thread, the
+    /// cache's key): not the validator's doing, nor the file's.
+    #[error("{doing} failed")]
+    Runtime {
+        /// What the host was doing.
+        doing: &'static str,
+        /// Why it failed.
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl Error {
+    /// A history store's failure, for implementers of
+    /// [`crate::history::HistoryStore`]: `origin` names the store (a path, a
+    /// URL without its password), `message` says what went wrong.
+    pub fn history(origin: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::History {
+            origin: origin.into(),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// [`Error::history`], keeping the store's own error as the cause.
+    pub fn history_caused_by(
+        origin: impl Into<String>,
+        message: impl Into<String>,
+        source: impl Into<BoxError>,
+    ) -> Error {
+        Error::History {
+            origin: origin.into(),
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// What [`crate::Counters`] counts this error as, if anything.
+    pub(crate) fn counted(&self) -> Option<Counted> {
+        Some(match self {
+            Error::File { .. } => Counted::FileRefused,
+            Error::Trap { .. } => Counted::Trap,
+            Error::Timeout { .. } => Counted::Timeout,
+            Error::MemoryLimit { .. } => Counted::MemoryLimit,
+            Error::LimitExceeded { .. } | Error::InputTooLarge { .. } => Counted::LimitHit,
+            Error::ContractViolation { .. } => Counted::ContractViolation,
+            Error::History { .. } => Counted::HistoryFailure,
+            _ => return None,
+        })
+    }
+
     /// The validator's name and version when the error is the validator's doing.
     pub fn plugin(&self) -> Option<&str> {
         match self {
@@ -232,31 +297,6 @@ impl Error {
             | Error::LimitExceeded { plugin, .. }
             | Error::ContractViolation { plugin, .. } => Some(plugin),
             _ => None,
-        }
-    }
-}
-
-/// A limit of [`crate::Limits`] that a validator went over, with its value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Limit {
-    /// Bytes handed to the host in one call.
-    OutputBytes(usize),
-    /// Numbers asked about in one batch.
-    HistoryNumbers(usize),
-    /// Log lines in one call.
-    LogLines(usize),
-    /// Log bytes in one call.
-    LogBytes(usize),
-}
-
-impl std::fmt::Display for Limit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Limit::OutputBytes(n) => write!(f, "{n} bytes of output in one call"),
-            Limit::HistoryNumbers(n) => write!(f, "{n} numbers asked of the history store"),
-            Limit::LogLines(n) => write!(f, "{n} log lines"),
-            Limit::LogBytes(n) => write!(f, "{n} bytes of log"),
         }
     }
 }

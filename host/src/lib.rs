@@ -4,18 +4,19 @@
 //! [`Validator`] is a component compiled once and instantiated in a fresh,
 //! limited sandbox for every call, so nothing of one practice's batch can
 //! reach the next. Batches take their delivery history from a
-//! [`HistoryStore`] (a CSV file or SQLite) and give back a [`BatchReport`]
-//! with one verdict per patient. When the validator traps, runs out of time
-//! or hits its memory limit, the batch fails closed with an [`Error`] that
-//! names the validator; it never yields partial verdicts. [`Limits`] bound
-//! what a call may use and hand back; [`Runtime::counters`] counts how
-//! batches ended.
+//! [`history::HistoryStore`] (a CSV file or SQLite) and give back a
+//! [`BatchReport`] with one verdict per patient. When the validator traps,
+//! runs out of time or hits its memory limit, the batch fails closed with an
+//! [`Error`] that names the validator; it never yields partial verdicts.
+//! [`Limits`] bound what a call may use and hand back; [`Runtime::counters`]
+//! counts how batches ended. [`deployment`] prepares, preflights and swaps
+//! rule versions while batches run.
 //!
 //! ```no_run
-//! use presend_host::{BatchOptions, Runtime};
+//! use presend_host::{BatchOptions, Runtime, Validator};
 //!
 //! let runtime = Runtime::new()?;
-//! let validator = runtime.load_embedded()?;
+//! let validator = Validator::embedded(&runtime)?;
 //! let options = BatchOptions {
 //!     rules: validator.default_rules().clone(),
 //!     now: 1_795_737_600,
@@ -25,36 +26,68 @@
 //! assert_eq!(report.summary.accepted, 1);
 //! # Ok::<(), presend_host::Error>(())
 //! ```
+//!
+//! # Architecture
+//!
+//! Each layer uses only the layers above it in this list; no module imports
+//! one below it (`tests/all/layers.rs` checks that no file imports another
+//! in a circle).
+//!
+//! 1. Leaves: `limits` (limits, counters), `timestamp`, `digest` (sha256),
+//!    `embedded` (the bundled component and example file), `report` (what a
+//!    batch produced), then `diff` and `reasons` (reading a report), `error`.
+//! 2. [`history`]: attempts, the [`history::HistoryStore`] trait and its CSV
+//!    and SQLite stores. It normalises numbers through the small
+//!    [`history::NormaliseNumbers`] trait, so it never calls the sandbox.
+//! 3. The sandbox: `bindings` (generated from `wit/`), `lift` (WIT values
+//!    into the types above), `contract` (checks on an answer), `sandbox`
+//!    (one store's data and the host's imports), `runtime` (the engine,
+//!    linker, a fresh limited store per call, counters), `cache` (bytes to
+//!    a compiled component).
+//! 4. `options`, `world` and `validator`: a loaded component, its
+//!    constructors, and a batch through it.
+//! 5. [`deployment`]: rule versions, the deploy directory, preflight, live
+//!    swaps.
+//!
+//! The `presend` command and its HTTP service are another crate
+//! (`host/cli`), so an embedder builds none of clap, axum or tokio.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod bindings;
-pub mod cache;
+mod cache;
 mod contract;
 pub mod deployment;
-pub mod diff;
+mod diff;
+mod digest;
+mod embedded;
 mod error;
 pub mod history;
+mod lift;
+mod limits;
+mod options;
 pub mod reasons;
 mod report;
 mod runtime;
 mod sandbox;
 pub mod timestamp;
 mod validator;
+mod world;
 
-pub use cache::ComponentCache;
-pub use deployment::{Canary, Deployment, DeploymentInfo, Deployments, Source, Version};
-pub use diff::{VerdictDiff, VerdictKey};
-pub use error::{Error, Limit, Result};
-pub use history::{CsvHistory, HistoryStore, SqliteHistory};
-pub use report::{BatchReport, Columns, Identity, PatientVerdict, Reason, Status, Summary};
-pub use runtime::{Counters, Limits, Runtime};
-pub use validator::{BatchOptions, Rules, Validator, WIT_VERSION};
+pub use cache::{CacheOutcome, ComponentCache};
+pub use diff::{VerdictChange, VerdictDiff, VerdictKey};
+pub use embedded::{EMBEDDED_VALIDATOR, EXAMPLE_PATIENTS};
+pub use error::{BoxError, Error, Result};
+pub use limits::{Counters, Limit, Limits};
+pub use options::{BatchOptions, Rules};
+pub use report::{
+    BatchReport, Columns, DeploymentInfo, Identity, PartIdentity, PatientVerdict, Reason, Status,
+    Summary,
+};
+pub use runtime::Runtime;
+pub use validator::Validator;
+pub use world::WIT_VERSION;
 
-/// The bundled example patient file (`examples/patients.csv`): the default
-/// canary batch of a preflight.
-pub const EXAMPLE_PATIENTS: &[u8] = include_bytes!("../../examples/patients.csv");
-
-/// The validator component built from `plugin/` by `build.rs`.
-pub const EMBEDDED_VALIDATOR: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/presend_validator.wasm"));
+/// The wasmtime this crate is built on (an exact version), for embedders
+/// that use [`Runtime::engine`] or [`Validator::from_component`].
+pub use wasmtime;

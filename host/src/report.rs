@@ -3,10 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::deployment::DeploymentInfo;
-
-use crate::bindings::presend::validator::types as wit;
-
 /// A name and a semver version (of a validator, or of rules).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Identity {
@@ -87,6 +83,24 @@ pub struct Summary {
     pub likely_to_fail: usize,
 }
 
+impl Summary {
+    /// Counts `patients` by status.
+    pub fn of(patients: &[PatientVerdict]) -> Summary {
+        let mut summary = Summary {
+            total: patients.len(),
+            ..Summary::default()
+        };
+        for p in patients {
+            match p.status {
+                Status::Accepted => summary.accepted += 1,
+                Status::Rejected => summary.rejected += 1,
+                Status::LikelyToFail => summary.likely_to_fail += 1,
+            }
+        }
+        summary
+    }
+}
+
 /// The columns the validator found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Columns {
@@ -121,38 +135,6 @@ pub struct BatchReport {
 }
 
 impl BatchReport {
-    pub(crate) fn from_wit(validator: Identity, result: wit::BatchResult) -> BatchReport {
-        let patients: Vec<PatientVerdict> = result.verdicts.into_iter().map(verdict).collect();
-        let mut summary = Summary {
-            total: patients.len(),
-            ..Summary::default()
-        };
-        for p in &patients {
-            match p.status {
-                Status::Accepted => summary.accepted += 1,
-                Status::Rejected => summary.rejected += 1,
-                Status::LikelyToFail => summary.likely_to_fail += 1,
-            }
-        }
-        let index = |i: u32| usize::try_from(i).unwrap_or(usize::MAX);
-        BatchReport {
-            validator,
-            rules: Identity {
-                name: result.rules.name,
-                version: result.rules.version,
-            },
-            deployment: None,
-            summary,
-            patients,
-            columns: Columns {
-                headers: result.columns.headers,
-                nhs_number: index(result.columns.nhs_number),
-                mobile_number: index(result.columns.mobile_number),
-                date_of_birth: result.columns.date_of_birth.map(index),
-            },
-        }
-    }
-
     /// The patients that were not accepted.
     pub fn not_accepted(&self) -> impl Iterator<Item = &PatientVerdict> {
         self.patients
@@ -161,25 +143,28 @@ impl BatchReport {
     }
 }
 
-fn verdict(v: wit::Verdict) -> PatientVerdict {
-    PatientVerdict {
-        row: v.row,
-        nhs_number: v.nhs_number,
-        mobile_number: v.mobile_number,
-        status: match v.status {
-            wit::Status::Accepted => Status::Accepted,
-            wit::Status::Rejected => Status::Rejected,
-            wit::Status::LikelyToFail => Status::LikelyToFail,
-        },
-        reasons: v
-            .reasons
-            .into_iter()
-            .map(|r| Reason {
-                code: r.code,
-                message: r.message,
-            })
-            .collect(),
-        success_probability: v.success_probability,
-        cells: v.cells,
-    }
+/// One part of a rule version: its name, version, and the sha256 of its
+/// file (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartIdentity {
+    /// The name it gives itself.
+    pub name: String,
+    /// Its semver version.
+    pub version: String,
+    /// sha256 of the file's bytes, lowercase hex.
+    pub sha256: String,
+}
+
+/// What a report says of the deployment that produced it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentInfo {
+    /// Changes with every activation, even of the same files (a rollback
+    /// gets a new id): `<activation number>-<12 hex digits of the pair's hash>`.
+    pub id: String,
+    /// The validator component.
+    pub validator: PartIdentity,
+    /// The rules document.
+    pub rules: PartIdentity,
+    /// When it was activated, RFC 3339 UTC.
+    pub activated_at: String,
 }

@@ -4,15 +4,14 @@
 
 use std::sync::Arc;
 
-use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
-
-use std::collections::HashMap;
+use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 
 use crate::bindings::presend::validator::types::{self as wit, LogLevel};
 use crate::bindings::presend::validator::{history, log, types};
-use crate::error::Limit;
-use crate::history::{HistoryStore, NumberHistory, Outcome};
-use crate::runtime::Limits;
+use crate::error::Error;
+use crate::history::HistoryStore;
+use crate::lift;
+use crate::limits::{Limit, Limits};
 
 /// Core wasm instances one store may hold.
 const MAX_CORE_INSTANCES: usize = 16;
@@ -23,17 +22,17 @@ const MAX_PANIC_MESSAGE: usize = 2048;
 /// The data of one store: one batch (or one rules check), then dropped.
 pub struct Sandbox {
     /// `name version` of the validator, for errors and log lines.
-    pub(crate) plugin: Arc<str>,
-    pub(crate) limiter: Limiter,
+    plugin: Arc<str>,
+    limiter: Limiter,
     history: Option<Arc<dyn HistoryStore>>,
     /// Set when the history store failed: the guest trapped because of us.
-    pub(crate) history_error: Option<crate::Error>,
+    history_error: Option<Error>,
     /// The last error the guest logged (its panic hook logs the message).
-    pub(crate) last_guest_error: Option<String>,
+    last_guest_error: Option<String>,
     /// Set when the guest went over a limit the host checks itself.
-    pub(crate) limit_hit: Option<Limit>,
+    limit_hit: Option<Limit>,
     /// The most numbers this call may ask the history store about.
-    pub(crate) history_numbers: usize,
+    history_numbers: usize,
     log_lines: usize,
     log_bytes: usize,
     limits: Limits,
@@ -67,13 +66,23 @@ impl Sandbox {
             limits,
         }
     }
+
+    /// The limiter the store must use (`store.limiter(Sandbox::limiter)`).
+    pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.limiter
+    }
+
+    /// Lowers the most numbers this call may ask the history store about.
+    pub(crate) fn cap_history_numbers(&mut self, most: usize) {
+        self.history_numbers = self.history_numbers.min(most);
+    }
 }
 
 /// `StoreLimits`, remembering whether a limit was hit so the error can say
 /// "memory limit" rather than the guest's allocation-failure trap.
-pub(crate) struct Limiter {
+struct Limiter {
     limits: StoreLimits,
-    pub(crate) memory_limit_hit: bool,
+    memory_limit_hit: bool,
 }
 
 impl ResourceLimiter for Limiter {
@@ -132,7 +141,7 @@ impl history::Host for Sandbox {
         let started = std::time::Instant::now();
         match store.lookup(&numbers) {
             Ok(found) => {
-                let attempts = flatten(&numbers, found);
+                let attempts = lift::attempts(&numbers, found);
                 tracing::debug!(
                     numbers = numbers.len(),
                     attempts = attempts.len(),
@@ -206,40 +215,6 @@ impl Sandbox {
     }
 }
 
-/// The store's per-number answer as the contract's flat list, each attempt
-/// naming its number by position in `numbers`. Numbers the validator did not
-/// ask about are dropped.
-fn flatten(numbers: &[String], found: Vec<NumberHistory>) -> Vec<wit::Attempt> {
-    let position: HashMap<&str, u32> = numbers
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
-        .collect();
-    let mut flat = Vec::with_capacity(found.iter().map(|h| h.attempts.len()).sum());
-    for h in found {
-        let Some(&number) = position.get(h.number.as_str()) else {
-            continue;
-        };
-        flat.extend(h.attempts.into_iter().map(|a| wit::Attempt {
-            number,
-            sent_at: a.sent_at,
-            outcome: outcome(a.outcome),
-        }));
-    }
-    flat
-}
-
-fn outcome(o: Outcome) -> wit::Outcome {
-    match o {
-        Outcome::Delivered => wit::Outcome::Delivered,
-        Outcome::Failed => wit::Outcome::Failed,
-        Outcome::PermanentFailure => wit::Outcome::PermanentFailure,
-        Outcome::TemporaryFailure => wit::Outcome::TemporaryFailure,
-        Outcome::TechnicalFailure => wit::Outcome::TechnicalFailure,
-        Outcome::Pending => wit::Outcome::Pending,
-    }
-}
-
 impl log::Host for Sandbox {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         let message = redact_numbers(message);
@@ -272,6 +247,53 @@ impl log::Host for Sandbox {
         }
         Ok(())
     }
+}
+
+/// Turns what went wrong in a call into an `Error` that names the validator:
+/// what the host saw itself (a history failure, a limit it checks) comes
+/// first, then what wasmtime says (out of time, out of memory, a trap).
+pub(crate) fn into_error(e: wasmtime::Error, store: &mut Store<Sandbox>) -> Error {
+    let data = store.data_mut();
+    let plugin = data.plugin.to_string();
+    if let Some(history_error) = data.history_error.take() {
+        return history_error;
+    }
+    if let Some(limit) = data.limit_hit.take() {
+        tracing::warn!(validator = %plugin, %limit, "validator went over a limit");
+        return Error::LimitExceeded { plugin, limit };
+    }
+    // wasmtime's own error type for this is private: match its message
+    // (tests/all/hostile.rs pins it).
+    if e.chain()
+        .any(|c| c.to_string().contains("fuel allocated for hostcalls"))
+    {
+        let limit = Limit::OutputBytes(store.hostcall_fuel());
+        tracing::warn!(validator = %plugin, %limit, "validator went over a limit");
+        return Error::LimitExceeded { plugin, limit };
+    }
+    let data = store.data_mut();
+    let trap = e.downcast_ref::<wasmtime::Trap>().copied();
+    if trap == Some(wasmtime::Trap::Interrupt) {
+        tracing::warn!(validator = %plugin, "validator timed out");
+        return Error::Timeout {
+            plugin,
+            budget: data.limits.time,
+        };
+    }
+    if data.limiter.memory_limit_hit {
+        tracing::warn!(validator = %plugin, "validator hit its memory limit");
+        return Error::MemoryLimit {
+            plugin,
+            limit_bytes: data.limits.memory_bytes,
+        };
+    }
+    let message = match (data.last_guest_error.take(), trap) {
+        (Some(guest), _) => guest,
+        (None, Some(trap)) => trap.to_string(),
+        (None, None) => format!("{e:#}"),
+    };
+    tracing::warn!(validator = %plugin, trap = ?trap, "validator trapped");
+    Error::Trap { plugin, message }
 }
 
 #[cfg(test)]

@@ -1,26 +1,25 @@
 //! A loaded validator component: compiled once, instantiated per call in a
 //! fresh sandbox, so nothing of one practice's batch can reach the next.
 
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use wasmtime::Store;
 use wasmtime::component::Component;
 
 use crate::bindings::presend::validator::types::BatchResult as WitBatchResult;
 use crate::bindings::{PreSendValidator, PreSendValidatorPre};
+use crate::cache::ComponentCache;
 use crate::contract;
-use crate::error::{Error, Limit, Result};
-use crate::history::HistoryStore;
+use crate::error::{Error, Result};
+use crate::history::{HistoryStore, NormaliseNumbers};
+use crate::lift;
+use crate::limits::Counted;
+use crate::options::{BatchOptions, Rules};
 use crate::report::{BatchReport, Identity, Reason};
 use crate::runtime::Runtime;
-use crate::sandbox::Sandbox;
-
-/// The version of `wit/validator.wit` this host implements.
-pub const WIT_VERSION: &str = "1.0.0";
-
-/// Its major version: a component must implement this one.
-const WIT_MAJOR: u64 = 1;
+use crate::sandbox::{self, Sandbox};
+use crate::world;
 
 /// Files go to the component in chunks of this size, as a streaming
 /// platform would send them.
@@ -35,45 +34,24 @@ const OUTPUT_BASE_BYTES: usize = 1 << 20;
 /// See [`OUTPUT_BASE_BYTES`].
 const OUTPUT_BYTES_PER_INPUT_BYTE: usize = 1024;
 
-/// A rules document the validator accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rules {
-    text: Arc<str>,
-    identity: Identity,
-}
-
-impl Rules {
-    /// The rules' name and version.
-    pub fn identity(&self) -> &Identity {
-        &self.identity
-    }
-
-    /// The TOML text.
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-}
-
-/// What a batch runs with, besides the file.
-#[derive(Clone)]
-pub struct BatchOptions {
-    /// The rules to judge by.
-    pub rules: Rules,
-    /// "Now", in seconds since the Unix epoch (UTC): dates of birth and
-    /// history are judged as of this time. The same input and the same `now`
-    /// always give the same verdicts.
-    pub now: i64,
-    /// Where delivery history comes from; `None`: every number is new.
-    pub history: Option<Arc<dyn HistoryStore>>,
-}
-
-/// A validator component, ready to run batches. Cheap to share behind an
-/// `Arc`; every call gets its own store.
+/// A validator component, ready to run batches. It is `Send + Sync`: load it
+/// once and share it (behind an `Arc`) between threads; every call gets its
+/// own store and instance, so calls never wait for each other.
 pub struct Validator {
     instances: Instances,
     identity: Identity,
     default_rules: Rules,
     imports: Vec<String>,
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("identity", &self.identity)
+            .field("default_rules", self.default_rules.identity())
+            .field("imports", &self.imports)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a validator is run: a fresh instance in a fresh, limited store for
@@ -85,45 +63,99 @@ struct Instances {
 }
 
 impl Validator {
-    /// Compiles `bytes` (a component) and checks that it implements our world.
-    pub(crate) fn load(runtime: &Runtime, bytes: &[u8], origin: &str) -> Result<Validator> {
+    /// Loads the validator built from `plugin/` and embedded in this crate.
+    ///
+    /// # Errors
+    ///
+    /// As [`Validator::load`]; none is expected of the embedded validator.
+    pub fn embedded(runtime: &Runtime) -> Result<Validator> {
+        Validator::load(
+            runtime,
+            crate::embedded::EMBEDDED_VALIDATOR,
+            "the embedded validator",
+        )
+    }
+
+    /// Compiles `bytes` (a component) and checks that it implements our
+    /// world; `origin` (a path, a URL) names it in errors until it has said
+    /// who it is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidComponent`] when wasmtime cannot compile it;
+    /// [`Error::ForbiddenImport`] and [`Error::IncompatibleComponent`] when
+    /// it does not implement our world; [`Error::Rules`] when its default
+    /// rules are refused; the validator's failures ([`Error::plugin`]) while
+    /// it says who it is.
+    pub fn load(runtime: &Runtime, bytes: &[u8], origin: &str) -> Result<Validator> {
         let component =
-            Component::new(&runtime.inner.engine, bytes).map_err(|e| Error::InvalidComponent {
+            Component::new(runtime.engine(), bytes).map_err(|e| Error::InvalidComponent {
                 origin: origin.to_string(),
-                message: format!("{e:#}"),
+                source: e.into(),
             })?;
+        Validator::from_component(runtime, component, origin)
+    }
+
+    /// Loads a validator component from a `.wasm` file.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read; else as [`Validator::load`].
+    pub fn load_file(runtime: &Runtime, path: impl AsRef<Path>) -> Result<Validator> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Validator::load(runtime, &bytes, &path.display().to_string())
+    }
+
+    /// [`Validator::load`] through `cache`: a component compiled before (by
+    /// this host, for this engine) is not compiled again.
+    ///
+    /// # Errors
+    ///
+    /// As [`Validator::load`].
+    pub fn load_cached(
+        runtime: &Runtime,
+        cache: &ComponentCache,
+        bytes: &[u8],
+        origin: &str,
+    ) -> Result<Validator> {
+        let (component, _) = cache.compile(runtime, bytes, origin)?;
         Validator::from_component(runtime, component, origin)
     }
 
     /// Checks that a compiled `component` implements our world, and asks it
     /// who it is and for its default rules.
-    pub(crate) fn from_component(
+    ///
+    /// # Errors
+    ///
+    /// As [`Validator::load`], but for compiling.
+    pub fn from_component(
         runtime: &Runtime,
         component: Component,
         origin: &str,
     ) -> Result<Validator> {
-        let inner = &runtime.inner;
+        let engine = runtime.engine();
         let incompatible = |e: wasmtime::Error| Error::IncompatibleComponent {
             origin: origin.to_string(),
-            expected: WIT_VERSION,
-            major: WIT_MAJOR,
+            expected: world::WIT_VERSION,
+            major: world::WIT_MAJOR,
             found: None,
             message: format!("{e:#}"),
         };
         let ty = component.component_type();
         let imports: Vec<String> = ty
-            .imports(&inner.engine)
+            .imports(engine)
             .map(|(name, _)| name.to_string())
             .collect();
         let exports: Vec<String> = ty
-            .exports(&inner.engine)
+            .exports(engine)
             .map(|(name, _)| name.to_string())
             .collect();
-        check_world(&imports, &exports, origin)?;
-        let instance_pre = inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(incompatible)?;
+        world::check(&imports, &exports, origin)?;
+        let instance_pre = runtime.instantiate_pre(&component).map_err(incompatible)?;
         let pre = PreSendValidatorPre::new(instance_pre).map_err(incompatible)?;
         let mut instances = Instances {
             runtime: runtime.clone(),
@@ -170,6 +202,11 @@ impl Validator {
     }
 
     /// Checks a rules document; `origin` (a path) names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rules`], with the line and column, when the validator refuses
+    /// them; the validator's failures ([`Error::plugin`]).
     pub fn check_rules(&self, text: &str, origin: &str) -> Result<Rules> {
         self.instances.check_rules(text, origin)
     }
@@ -177,6 +214,10 @@ impl Validator {
     /// Normalises raw phone numbers exactly as the validator does for
     /// patients: E.164, or the reason the number is not a UK mobile. History
     /// stores key their records with this.
+    ///
+    /// # Errors
+    ///
+    /// The validator's failures ([`Error::plugin`]).
     pub fn normalise_numbers(&self, raw: &[String]) -> Result<Vec<Result<String, Reason>>> {
         let answers = self.instances.call(None, |store, v| {
             v.presend_validator_validator()
@@ -184,25 +225,30 @@ impl Validator {
         })?;
         Ok(answers
             .into_iter()
-            .map(|a| {
-                a.map_err(|r| Reason {
-                    code: r.code,
-                    message: r.message,
-                })
-            })
+            .map(|a| a.map_err(lift::reason))
             .collect())
     }
 
     /// Validates one batch: the whole CSV file, judged by `options`. Fails
     /// closed: a trap, a timeout or a limit gives an error, never verdicts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::File`] when the file cannot be validated as a whole (show
+    /// the practice the message); [`Error::InputTooLarge`] before the
+    /// validator runs; [`Error::Rules`] when the validator refuses
+    /// `options.rules`; [`Error::History`] when the history store fails;
+    /// the validator's failures ([`Error::plugin`]: [`Error::Timeout`],
+    /// [`Error::MemoryLimit`], [`Error::Trap`], [`Error::LimitExceeded`],
+    /// [`Error::ContractViolation`]).
     pub fn validate(&self, csv: &[u8], options: &BatchOptions) -> Result<BatchReport> {
         let started = std::time::Instant::now();
         let result = self.run_batch(csv, options);
-        let counters = &self.instances.runtime.inner.counters;
+        let runtime = &self.instances.runtime;
         match result {
             Ok(result) => {
-                counters.batches.fetch_add(1, Ordering::Relaxed);
-                let report = BatchReport::from_wit(self.identity.clone(), result);
+                runtime.record(Counted::Batch);
+                let report = lift::report(self.identity.clone(), result);
                 tracing::info!(
                     validator = %self.identity,
                     patients = report.summary.total,
@@ -233,8 +279,9 @@ impl Validator {
                     Error::File { .. }
                         | Error::InputTooLarge { .. }
                         | Error::ContractViolation { .. }
-                ) {
-                    counters.count(&e);
+                ) && let Some(kind) = e.counted()
+                {
+                    runtime.record(kind);
                 }
                 Err(e)
             }
@@ -259,8 +306,7 @@ impl Validator {
                     .saturating_add(csv.len().saturating_mul(OUTPUT_BYTES_PER_INPUT_BYTE)),
             );
             store.set_hostcall_fuel(budget);
-            let sandbox = store.data_mut();
-            sandbox.history_numbers = limits.history_numbers.min(max_rows);
+            store.data_mut().cap_history_numbers(max_rows);
         };
         let result = self
             .instances
@@ -280,10 +326,12 @@ impl Validator {
                     };
                 for chunk in csv.chunks(CHUNK_BYTES) {
                     if let Err(e) = batch.call_push(&mut *store, session, chunk)? {
-                        return Ok(Err(file_error(e)));
+                        return Ok(Err(lift::file_error(e)));
                     }
                 }
-                Ok(batch.call_finish(&mut *store, session)?.map_err(file_error))
+                Ok(batch
+                    .call_finish(&mut *store, session)?
+                    .map_err(lift::file_error))
             })??;
         contract::check(&result.verdicts, max_rows).map_err(|message| {
             Error::ContractViolation {
@@ -295,36 +343,6 @@ impl Validator {
     }
 }
 
-/// The world's imports and exports, by name, against what this host
-/// provides: only `presend:validator` interfaces, of our major version.
-fn check_world(imports: &[String], exports: &[String], origin: &str) -> Result<()> {
-    for name in imports.iter().chain(exports) {
-        let Some(interface) = name.strip_prefix("presend:validator/") else {
-            if imports.contains(name) {
-                return Err(Error::ForbiddenImport {
-                    origin: origin.to_string(),
-                    import: name.clone(),
-                });
-            }
-            continue;
-        };
-        let version = interface.split_once('@').map(|(_, v)| v);
-        let major = version.and_then(|v| v.split('.').next()?.parse::<u64>().ok());
-        if major != Some(WIT_MAJOR) {
-            return Err(Error::IncompatibleComponent {
-                origin: origin.to_string(),
-                expected: WIT_VERSION,
-                major: WIT_MAJOR,
-                found: version.map(String::from),
-                message: format!(
-                    "it uses {name}, and this host runs only validators of major version {WIT_MAJOR}"
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
 impl Instances {
     /// Checks a rules document; `origin` names it in errors.
     fn check_rules(&self, text: &str, origin: &str) -> Result<Rules> {
@@ -333,13 +351,7 @@ impl Instances {
                 .call_check_rules(store, text)
         })?;
         match checked {
-            Ok(id) => Ok(Rules {
-                text: Arc::from(text),
-                identity: Identity {
-                    name: id.name,
-                    version: id.version,
-                },
-            }),
+            Ok(id) => Ok(Rules::new(text, lift::identity(id))),
             Err(e) => Err(Error::Rules {
                 origin: origin.to_string(),
                 line: e.line,
@@ -367,78 +379,28 @@ impl Instances {
         setup: impl FnOnce(&mut Store<Sandbox>),
         f: impl FnOnce(&mut Store<Sandbox>, &PreSendValidator) -> wasmtime::Result<R>,
     ) -> Result<R> {
-        let inner = &self.runtime.inner;
-        let sandbox = Sandbox::new(self.label.clone(), inner.limits, history);
-        let mut store = Store::new(&inner.engine, sandbox);
-        store.limiter(|s| &mut s.limiter);
-        // Bounds the data the guest hands the host in one call: without it, a
-        // guest could make the host allocate far more than its own memory
-        // (a list of strings that all point at the same bytes).
-        store.set_hostcall_fuel(inner.limits.output_bytes);
+        let mut store = self.runtime.store(self.label.clone(), history);
         setup(&mut store);
-        // A new store's deadline is 0: set it before anything runs.
-        store.set_epoch_deadline(inner.deadline_ticks());
-        store.epoch_deadline_trap();
         let outcome = self
             .pre
             .instantiate(&mut store)
             .and_then(|instance| f(&mut store, &instance));
         outcome.map_err(|e| {
-            let error = self.classify(e, &mut store);
-            inner.counters.count(&error);
+            let error = sandbox::into_error(e, &mut store);
+            if let Some(kind) = error.counted() {
+                self.runtime.record(kind);
+            }
             error
         })
     }
-
-    fn classify(&self, e: wasmtime::Error, store: &mut Store<Sandbox>) -> Error {
-        let plugin = self.label.to_string();
-        let data = store.data_mut();
-        if let Some(history_error) = data.history_error.take() {
-            return history_error;
-        }
-        if let Some(limit) = data.limit_hit.take() {
-            tracing::warn!(validator = %plugin, %limit, "validator went over a limit");
-            return Error::LimitExceeded { plugin, limit };
-        }
-        // wasmtime's own error type for this is private: match its message
-        // (tests/all/hostile.rs pins it).
-        if e.chain()
-            .any(|c| c.to_string().contains("fuel allocated for hostcalls"))
-        {
-            let limit = Limit::OutputBytes(store.hostcall_fuel());
-            tracing::warn!(validator = %plugin, %limit, "validator went over a limit");
-            return Error::LimitExceeded { plugin, limit };
-        }
-        let data = store.data_mut();
-        let trap = e.downcast_ref::<wasmtime::Trap>().copied();
-        if trap == Some(wasmtime::Trap::Interrupt) {
-            tracing::warn!(validator = %plugin, "validator timed out");
-            return Error::Timeout {
-                plugin,
-                budget: self.runtime.limits().time,
-            };
-        }
-        if data.limiter.memory_limit_hit {
-            tracing::warn!(validator = %plugin, "validator hit its memory limit");
-            return Error::MemoryLimit {
-                plugin,
-                limit_bytes: self.runtime.limits().memory_bytes,
-            };
-        }
-        let message = match (data.last_guest_error.take(), trap) {
-            (Some(guest), _) => guest,
-            (None, Some(trap)) => trap.to_string(),
-            (None, None) => format!("{e:#}"),
-        };
-        tracing::warn!(validator = %plugin, trap = ?trap, "validator trapped");
-        Error::Trap { plugin, message }
-    }
 }
 
-fn file_error(e: crate::bindings::presend::validator::types::FileError) -> Error {
-    Error::File {
-        code: e.code,
-        message: e.message,
-        row: e.row,
+impl NormaliseNumbers for Validator {
+    fn normalise(&self, raw: &[String]) -> Result<Vec<Option<String>>> {
+        Ok(self
+            .normalise_numbers(raw)?
+            .into_iter()
+            .map(Result::ok)
+            .collect())
     }
 }

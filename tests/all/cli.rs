@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::example;
+use crate::common::{example, sha256_hex};
 
 fn presend(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_presend"))
@@ -80,10 +80,7 @@ fn validate_json_has_exactly_the_contract_keys() {
         );
     }
     let rules = std::fs::read(example("rules/default.toml")).unwrap();
-    assert_eq!(
-        json["deployment"]["rules"]["sha256"],
-        presend_host::deployment::sha256_hex(&rules)
-    );
+    assert_eq!(json["deployment"]["rules"]["sha256"], sha256_hex(&rules));
     assert_eq!(keys(&json["rules"]), ["name", "version"]);
     assert_eq!(
         keys(&json["summary"]),

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use presend_host::history::{Attempt, NumberHistory, Outcome};
-use presend_host::{BatchOptions, BatchReport, HistoryStore, PatientVerdict, Runtime, Validator};
+use presend_host::history::{Attempt, HistoryStore, NumberHistory, Outcome};
+use presend_host::{BatchOptions, BatchReport, PatientVerdict, Runtime, Validator};
 
 /// 2026-11-27T09:00:00Z: "now" for every test.
 pub const NOW: i64 = 1_795_770_000;
@@ -16,9 +16,7 @@ pub fn validator() -> &'static Validator {
     static VALIDATOR: OnceLock<Validator> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
         let runtime = Runtime::new().expect("runtime");
-        runtime
-            .load_embedded()
-            .expect("the embedded validator loads")
+        Validator::embedded(&runtime).expect("the embedded validator loads")
     })
 }
 
@@ -105,9 +103,12 @@ impl HistoryStore for MemoryHistory {
 }
 
 pub fn example(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(name)
+    root().join("examples").join(name)
+}
+
+/// The workspace's root folder (these tests belong to `host/cli`).
+pub fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// A file of `rows` patients with distinct NHS numbers (not all valid) and
@@ -122,4 +123,14 @@ pub fn big_file(rows: u32) -> Vec<u8> {
         ));
     }
     csv.into_bytes()
+}
+
+/// sha256 of `bytes` in lowercase hex, computed here with the `sha2` crate:
+/// the oracle for the hashes the host reports.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -6,11 +6,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use presend_host::cache::CacheOutcome;
+use presend_host::deployment::{Canary, Deployments, Source, Version};
+use presend_host::history::{CsvHistory, HistoryStore};
 use presend_host::{
-    BatchReport, Canary, ComponentCache, Deployments, Error, HistoryStore, Limits, Runtime, Source,
-    Status, VerdictKey, Version,
+    BatchReport, CacheOutcome, ComponentCache, Error, Limits, Runtime, Status, Validator,
+    VerdictKey,
 };
+
+use crate::common::sha256_hex;
 
 use crate::common::{NOW, example};
 
@@ -39,8 +42,8 @@ fn version(
 
 fn history() -> Arc<dyn HistoryStore> {
     let runtime = Runtime::new().unwrap();
-    let validator = runtime.load_embedded().unwrap();
-    Arc::new(presend_host::CsvHistory::load(&example("history.csv"), &validator).unwrap())
+    let validator = Validator::embedded(&runtime).unwrap();
+    Arc::new(CsvHistory::load(example("history.csv"), &validator).unwrap())
 }
 
 fn canary<'a>(expected: Option<&'a [VerdictKey]>, force: bool) -> Canary<'a> {
@@ -147,14 +150,9 @@ fn each_preflight_failure_says_why_and_leaves_the_old_version_serving() {
             (&"canary outside the limits", Error::CanaryFailed { source, .. }) => {
                 assert!(matches!(**source, Error::Timeout { .. }), "{source:?}")
             }
-            (
-                &"canary verdicts differ",
-                Error::CanaryChanged {
-                    summary, changes, ..
-                },
-            ) => {
-                assert_eq!(summary, "43 patients become accepted");
-                assert_eq!(changes.len(), 43);
+            (&"canary verdicts differ", Error::CanaryChanged { diff, .. }) => {
+                assert_eq!(diff.summary(), "43 patients become accepted");
+                assert_eq!(diff.len(), 43);
                 assert!(text.contains("--force"), "{text}");
             }
             _ => panic!("{case}: unexpected error {error:?}"),
@@ -226,10 +224,9 @@ fn the_cache_compiles_once_and_loads_only_blobs_it_wrote() {
     let bytes = presend_host::EMBEDDED_VALIDATOR;
     let cache = ComponentCache::open(dir.path()).unwrap();
     let load = |cache: &ComponentCache| {
-        cache
-            .load_with_outcome(&runtime, bytes, "embedded")
-            .unwrap()
-            .1
+        let (component, outcome) = cache.compile(&runtime, bytes, "embedded").unwrap();
+        Validator::from_component(&runtime, component, "embedded").unwrap();
+        outcome
     };
     assert_eq!(load(&cache), CacheOutcome::Miss);
     assert_eq!(load(&cache), CacheOutcome::Hit);
@@ -239,7 +236,7 @@ fn the_cache_compiles_once_and_loads_only_blobs_it_wrote() {
         CacheOutcome::Hit
     );
 
-    let hash = presend_host::deployment::sha256_hex(bytes);
+    let hash = sha256_hex(bytes);
     let blob = dir.path().join(format!("{hash}.cwasm"));
     // A blob changed behind the host's back is not loaded.
     let mut tampered = std::fs::read(&blob).unwrap();

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use presend_host::history::NumberHistory;
-use presend_host::{Error, HistoryStore, Limits, Runtime};
+use presend_host::history::{HistoryStore, NumberHistory};
+use presend_host::{Error, Limits, Runtime, Validator};
 
 use crate::common::{big_file, options, validator};
 
@@ -21,7 +21,7 @@ fn a_batch_past_its_time_budget_is_stopped_and_the_next_one_runs() {
         ..Limits::default()
     })
     .unwrap();
-    let validator = runtime.load_embedded().unwrap();
+    let validator = Validator::embedded(&runtime).unwrap();
     let rules = validator
         .check_rules(
             "name = \"big\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 1000000\n",
@@ -51,7 +51,7 @@ fn a_batch_past_its_memory_limit_is_stopped_and_the_next_one_runs() {
         ..Limits::default()
     })
     .unwrap();
-    let validator = runtime.load_embedded().unwrap();
+    let validator = Validator::embedded(&runtime).unwrap();
     let opts = presend_host::BatchOptions {
         rules: validator.default_rules().clone(),
         ..options(None)
@@ -79,10 +79,7 @@ struct BrokenStore;
 
 impl HistoryStore for BrokenStore {
     fn lookup(&self, _: &[String]) -> presend_host::Result<Vec<NumberHistory>> {
-        Err(Error::History {
-            origin: "broken.db".into(),
-            message: "disk I/O error".into(),
-        })
+        Err(Error::history("broken.db", "disk I/O error"))
     }
 }
 
@@ -90,7 +87,9 @@ impl HistoryStore for BrokenStore {
 fn a_failing_history_store_fails_the_batch() {
     let store: Arc<dyn HistoryStore> = Arc::new(BrokenStore);
     match validator().validate(SMALL, &options(Some(store))) {
-        Err(Error::History { origin, message }) => {
+        Err(Error::History {
+            origin, message, ..
+        }) => {
             assert_eq!(origin, "broken.db");
             assert_eq!(message, "disk I/O error");
         }
@@ -112,17 +111,14 @@ fn bytes_that_are_not_a_component_are_refused_on_load() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("not.wasm");
     std::fs::write(&path, b"this is not wasm").unwrap();
-    let err = runtime.load_file(&path).err().expect("refused");
+    let err = Validator::load_file(&runtime, &path).expect_err("refused");
     assert!(matches!(err, Error::InvalidComponent { .. }), "{err:?}");
     assert!(err.to_string().contains("not.wasm"), "{err}");
     // A core module is not a component either.
     std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
-    let err = runtime.load_file(&path).err().expect("refused");
+    let err = Validator::load_file(&runtime, &path).expect_err("refused");
     assert!(matches!(err, Error::InvalidComponent { .. }), "{err:?}");
-    let err = runtime
-        .load_file(&dir.path().join("missing.wasm"))
-        .err()
-        .expect("refused");
+    let err = Validator::load_file(&runtime, dir.path().join("missing.wasm")).expect_err("refused");
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
 }
 
@@ -153,7 +149,7 @@ fn the_largest_files_the_default_rules_allow_fit_the_default_limits() {
     // ordinary rows and as the rows with the most output per byte (one
     // letter each, every one rejected with its reasons).
     let runtime = Runtime::new().unwrap();
-    let validator = runtime.load_embedded().unwrap();
+    let validator = Validator::embedded(&runtime).unwrap();
     let opts = presend_host::BatchOptions {
         rules: validator.default_rules().clone(),
         ..options(None)

@@ -4,21 +4,20 @@
 
 use std::sync::Arc;
 
-use presend_host::{CsvHistory, HistoryStore};
+use presend_host::history::{CsvHistory, HistoryStore};
 
 use crate::common::{example, options, validator};
 
 #[test]
 fn example_file_verdicts_match_the_golden_json() {
     let history: Arc<dyn HistoryStore> =
-        Arc::new(CsvHistory::load(&example("history.csv"), validator()).unwrap());
+        Arc::new(CsvHistory::load(example("history.csv"), validator()).unwrap());
     let patients = std::fs::read(example("patients.csv")).unwrap();
     let report = validator()
         .validate(&patients, &options(Some(history)))
         .unwrap();
     let actual = serde_json::to_string_pretty(&report).unwrap() + "\n";
-    let golden =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/patients.json");
+    let golden = crate::common::root().join("tests/golden/patients.json");
     if std::env::var_os("PRESEND_BLESS").is_some() {
         std::fs::write(&golden, &actual).unwrap();
     }

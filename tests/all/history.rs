@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use presend_host::history::Outcome;
-use presend_host::{CsvHistory, HistoryStore, SqliteHistory, Status};
+use presend_host::Status;
+use presend_host::history::{CsvHistory, HistoryStore, Outcome, SqliteHistory};
 
 use crate::common::{MemoryHistory, example, options, row, run_with, validator};
 
@@ -165,7 +165,7 @@ fn sqlite_and_csv_history_give_the_same_verdicts() {
 #[test]
 fn sqlite_open_refuses_what_is_not_a_history_database() {
     let dir = tempfile::tempdir().unwrap();
-    let err = SqliteHistory::open(&dir.path().join("missing.db"))
+    let err = SqliteHistory::open(dir.path().join("missing.db"))
         .unwrap_err()
         .to_string();
     assert!(err.contains("presend history import"), "{err}");

@@ -27,9 +27,8 @@ fn runtime(limits: Limits) -> Runtime {
 
 /// Runs the hostile guest with `behaviour` as its rules on `runtime`.
 fn misbehave(runtime: &Runtime, behaviour: &str) -> Result<BatchReport, Error> {
-    let hostile = runtime
-        .load(HOSTILE, "hostile.wasm")
-        .expect("the hostile guest loads");
+    let hostile =
+        Validator::load(runtime, HOSTILE, "hostile.wasm").expect("the hostile guest loads");
     assert_eq!(hostile.identity().to_string(), HOSTILE_NAME);
     let options = BatchOptions {
         rules: hostile.check_rules(behaviour, "test").unwrap(),
@@ -41,7 +40,7 @@ fn misbehave(runtime: &Runtime, behaviour: &str) -> Result<BatchReport, Error> {
 
 /// The real validator, loaded on `runtime` after the failure, validates.
 fn real_validator_still_works(runtime: &Runtime) {
-    let validator: Validator = runtime.load_embedded().unwrap();
+    let validator: Validator = Validator::embedded(runtime).unwrap();
     let options = BatchOptions {
         rules: validator.default_rules().clone(),
         now: NOW,
@@ -264,7 +263,7 @@ fn verdicts_that_do_not_fit_the_file_are_refused() {
 fn other_major_versions_of_the_world_are_refused_naming_both() {
     let runtime = runtime(Limits::default());
     for (bytes, found) in [(WORLD_V2, "2.0.0"), (WORLD_V0, "0.9.0")] {
-        match runtime.load(bytes, "old-or-new.wasm") {
+        match Validator::load(&runtime, bytes, "old-or-new.wasm") {
             Err(e @ Error::IncompatibleComponent { .. }) => {
                 let text = e.to_string();
                 assert!(text.contains("old-or-new.wasm"), "{text}");
@@ -284,7 +283,7 @@ fn other_major_versions_of_the_world_are_refused_naming_both() {
 #[test]
 fn a_guest_importing_wasi_is_refused_before_it_runs() {
     let runtime = runtime(Limits::default());
-    match runtime.load(WANTS_WASI, "wants-wasi.wasm") {
+    match Validator::load(&runtime, WANTS_WASI, "wants-wasi.wasm") {
         Err(Error::ForbiddenImport { origin, import }) => {
             assert_eq!(origin, "wants-wasi.wasm");
             assert!(import.starts_with("wasi:sandbox-escape/"), "{import}");
@@ -301,7 +300,7 @@ fn a_file_over_the_input_limit_never_reaches_the_validator() {
         input_bytes: 100,
         ..Limits::default()
     });
-    let validator = runtime.load_embedded().unwrap();
+    let validator = Validator::embedded(&runtime).unwrap();
     let options = BatchOptions {
         rules: validator.default_rules().clone(),
         now: NOW,

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use presend_host::history::Outcome;
-use presend_host::{BatchReport, HistoryStore};
+use presend_host::BatchReport;
+use presend_host::history::{HistoryStore, Outcome};
 
 use crate::common::{MemoryHistory, options, validator};
 

@@ -10,5 +10,6 @@ mod history;
 mod hostile;
 mod hostile_files;
 mod isolation;
+mod layers;
 mod serve;
 mod verdicts;

@@ -9,46 +9,27 @@
 //! it holds an `Arc` of it; the swap itself is one atomic pointer store
 //! (`arc-swap`), so readers never wait.
 
+mod canary;
+mod dir;
+
+pub use canary::{Canary, expected_from_json};
+pub use dir::{DeployDir, Parts, Snapshot};
+
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::cache::ComponentCache;
 use crate::diff::{VerdictDiff, VerdictKey};
+use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::history::HistoryStore;
-use crate::report::BatchReport;
+use crate::options::{BatchOptions, Rules};
+use crate::report::{BatchReport, DeploymentInfo, PartIdentity};
 use crate::runtime::Runtime;
-use crate::validator::{BatchOptions, Rules, Validator};
-
-/// One part of a rule version: its name, version, and the sha256 of its
-/// file (hex).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PartIdentity {
-    /// The name it gives itself.
-    pub name: String,
-    /// Its semver version.
-    pub version: String,
-    /// sha256 of the file's bytes, lowercase hex.
-    pub sha256: String,
-}
-
-/// What a report says of the deployment that produced it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeploymentInfo {
-    /// Changes with every activation, even of the same files (a rollback
-    /// gets a new id): `<activation number>-<12 hex digits of the pair's hash>`.
-    pub id: String,
-    /// The validator component.
-    pub validator: PartIdentity,
-    /// The rules document.
-    pub rules: PartIdentity,
-    /// When it was activated, RFC 3339 UTC.
-    pub activated_at: String,
-}
+use crate::validator::Validator;
 
 /// A rule version, prepared: the component compiled and its world checked,
 /// the rules checked by that component. Not serving until activated.
@@ -80,12 +61,14 @@ impl Version {
         rules: Option<Source<'_, str>>,
     ) -> Result<Version> {
         let component = component.unwrap_or(Source {
-            bytes: crate::EMBEDDED_VALIDATOR,
+            bytes: crate::embedded::EMBEDDED_VALIDATOR,
             origin: "the embedded validator",
         });
         let validator = match cache {
-            Some(cache) => cache.load(runtime, component.bytes, component.origin)?,
-            None => runtime.load(component.bytes, component.origin)?,
+            Some(cache) => {
+                Validator::load_cached(runtime, cache, component.bytes, component.origin)?
+            }
+            None => Validator::load(runtime, component.bytes, component.origin)?,
         };
         let (rules, rules_text, rules_origin) = match rules {
             Some(r) => (
@@ -116,6 +99,50 @@ impl Version {
             rules,
             rules_part,
         })
+    }
+
+    /// Reads the files of `parts` and prepares the version they make, as
+    /// [`Version::prepare`] does.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a file cannot be read, or the rules are not UTF-8;
+    /// else as [`Version::prepare`].
+    pub fn from_parts(
+        runtime: &Runtime,
+        cache: Option<&ComponentCache>,
+        parts: &Parts,
+    ) -> Result<Version> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        let component = match &parts.component {
+            Some(path) => Some((
+                std::fs::read(path).map_err(io(path))?,
+                path.display().to_string(),
+            )),
+            None => None,
+        };
+        let rules = match &parts.rules {
+            Some(path) => Some((
+                std::fs::read_to_string(path).map_err(io(path))?,
+                path.display().to_string(),
+            )),
+            None => None,
+        };
+        Version::prepare(
+            runtime,
+            cache,
+            component.as_ref().map(|(bytes, origin)| Source {
+                bytes: bytes.as_slice(),
+                origin,
+            }),
+            rules.as_ref().map(|(text, origin)| Source {
+                bytes: text.as_str(),
+                origin,
+            }),
+        )
     }
 
     /// The validator.
@@ -161,6 +188,12 @@ impl Version {
     /// The preflight's last step: runs `canary` within the runtime's limits
     /// and, when it has expected verdicts, compares. Returns the canary's
     /// report, or why the version must not serve.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CanaryFailed`], its source the batch's error, when the canary
+    /// cannot be validated; [`Error::CanaryChanged`] when its verdicts differ
+    /// from those expected (unless forced).
     pub fn preflight(&self, canary: &Canary<'_>) -> Result<BatchReport> {
         let report = self
             .validate(canary.csv, canary.now, canary.history.clone())
@@ -177,31 +210,13 @@ impl Version {
                 } else {
                     return Err(Error::CanaryChanged {
                         canary: canary.origin.to_string(),
-                        summary: diff.summary(),
-                        changes: diff.lines(),
+                        diff,
                     });
                 }
             }
         }
         Ok(report)
     }
-}
-
-/// The canary batch a preflight runs.
-#[derive(Clone)]
-pub struct Canary<'a> {
-    /// The patient file.
-    pub csv: &'a [u8],
-    /// Where it came from (a path), for messages.
-    pub origin: &'a str,
-    /// "Now" for the batch.
-    pub now: i64,
-    /// History for the batch.
-    pub history: Option<Arc<dyn HistoryStore>>,
-    /// The verdicts the operator expects; `None`: any verdicts pass.
-    pub expected: Option<&'a [VerdictKey]>,
-    /// Let differing verdicts through (they are still logged).
-    pub force: bool,
 }
 
 /// A version while it serves.
@@ -338,12 +353,4 @@ fn deployment(version: Arc<Version>, activations: &AtomicU64) -> Deployment {
         activated_at,
     };
     Deployment { version, info }
-}
-
-/// sha256 of `bytes`, lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }

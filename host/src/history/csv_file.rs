@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{Attempt, HistoryStore, NumberHistory, parse_outcome};
+use super::attempt::{Attempt, NumberHistory, parse_outcome};
+use super::store::{HistoryStore, NormaliseNumbers};
 use crate::error::{Error, Result};
 use crate::timestamp;
-use crate::validator::Validator;
 
 /// One row of a history file, its number normalised.
 #[derive(Debug, Clone)]
@@ -30,19 +30,32 @@ pub struct HistoryRecords {
     pub skipped: usize,
 }
 
-/// Reads a history CSV file. Errors name the file, the row and the column.
-pub fn read_history_csv(path: &Path, validator: &Validator) -> Result<HistoryRecords> {
+/// Reads a history CSV file, normalising its numbers with `numbers` (a
+/// `Validator`).
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read; [`Error::History`], naming
+/// the file, the row and the column, when it is not a history CSV; the
+/// normaliser's errors.
+pub fn read_history_csv(
+    path: impl AsRef<Path>,
+    numbers: &dyn NormaliseNumbers,
+) -> Result<HistoryRecords> {
+    let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let origin = path.display().to_string();
-    let fail = |row: Option<u64>, message: String| Error::History {
-        origin: origin.clone(),
-        message: match row {
-            Some(row) => format!("row {row}: {message}"),
-            None => message,
-        },
+    let fail = |row: Option<u64>, message: String| {
+        Error::history(
+            origin.clone(),
+            match row {
+                Some(row) => format!("row {row}: {message}"),
+                None => message,
+            },
+        )
     };
     let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes)).map_err(
         |e| {
@@ -118,16 +131,16 @@ pub fn read_history_csv(path: &Path, validator: &Validator) -> Result<HistoryRec
     }
 
     // One call normalises every number, exactly as patients' numbers are.
-    let normalised = validator.normalise_numbers(&raw_numbers)?;
+    let normalised = numbers.normalise(&raw_numbers)?;
     let mut out = HistoryRecords::default();
     for ((number, attempt), failure_reason) in normalised.into_iter().zip(attempts).zip(reasons) {
         match number {
-            Ok(number) => out.records.push(HistoryRecord {
+            Some(number) => out.records.push(HistoryRecord {
                 number,
                 attempt,
                 failure_reason,
             }),
-            Err(_) => out.skipped += 1,
+            None => out.skipped += 1,
         }
     }
     if out.skipped > 0 {
@@ -163,9 +176,14 @@ pub struct CsvHistory {
 }
 
 impl CsvHistory {
-    /// Reads `path`, normalising numbers with `validator`.
-    pub fn load(path: &Path, validator: &Validator) -> Result<CsvHistory> {
-        let records = read_history_csv(path, validator)?;
+    /// Reads `path`, normalising numbers with `numbers` (a `Validator`).
+    ///
+    /// # Errors
+    ///
+    /// As [`read_history_csv`].
+    pub fn load(path: impl AsRef<Path>, numbers: &dyn NormaliseNumbers) -> Result<CsvHistory> {
+        let path = path.as_ref();
+        let records = read_history_csv(path, numbers)?;
         let mut by_number: HashMap<String, Vec<Attempt>> = HashMap::new();
         for r in records.records {
             by_number.entry(r.number).or_default().push(r.attempt);

@@ -2,127 +2,17 @@
 //! answers. Two stores: a CSV file read into memory, and SQLite.
 //!
 //! Both key attempts by the number in E.164, normalised by the validator
-//! itself (`Validator::normalise_numbers`), so a history written
-//! `07700 900123` matches a patient written `+44 7700 900123`.
+//! itself ([`NormaliseNumbers`], which `Validator` implements), so a history
+//! written `07700 900123` matches a patient written `+44 7700 900123`.
 
+mod attempt;
 mod csv_file;
+mod open;
 mod sqlite;
+mod store;
 
+pub use attempt::{Attempt, NumberHistory, Outcome, outcome_str, parse_outcome};
 pub use csv_file::{CsvHistory, HistoryRecord, HistoryRecords, read_history_csv};
+pub use open::{OpenedHistory, open};
 pub use sqlite::SqliteHistory;
-
-use crate::error::Result;
-
-/// How one delivery attempt ended, as the platform recorded it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// The handset confirmed delivery.
-    Delivered,
-    /// Failed, cause unknown.
-    Failed,
-    /// The number does not exist, is invalid or cannot take SMS.
-    PermanentFailure,
-    /// Phone off, out of signal, memory full, or expired after 72 hours.
-    TemporaryFailure,
-    /// The provider's own fault: no evidence against the number.
-    TechnicalFailure,
-    /// Sent, sending or pending: no evidence yet.
-    Pending,
-}
-
-/// One message sent to a number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attempt {
-    /// When it was sent, in seconds since the Unix epoch (UTC).
-    pub sent_at: i64,
-    /// How it ended.
-    pub outcome: Outcome,
-}
-
-/// The delivery history of one number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NumberHistory {
-    /// The number in E.164, exactly as it was asked for.
-    pub number: String,
-    /// Its attempts, in any order.
-    pub attempts: Vec<Attempt>,
-}
-
-/// A source of delivery history. Lookups are batched: one call per batch
-/// with every distinct number, never one per patient.
-pub trait HistoryStore: Send + Sync {
-    /// The attempts for each of `numbers` (E.164) that has any, in any order.
-    fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>>;
-}
-
-/// Reads a status as platforms write it: `delivered`, `failed`,
-/// `permanent-failure`, `temporary-failure`, `technical-failure`, and
-/// `sent`/`sending`/`pending` (case, `_` and spaces ignored).
-pub fn parse_outcome(status: &str) -> Option<Outcome> {
-    // The canonical spellings (all SQLite holds) without allocating.
-    if let Some(o) = canonical_outcome(status) {
-        return Some(o);
-    }
-    let key: String = status
-        .trim()
-        .chars()
-        .map(|c| {
-            if c == '_' || c == ' ' {
-                '-'
-            } else {
-                c.to_ascii_lowercase()
-            }
-        })
-        .collect();
-    canonical_outcome(&key)
-}
-
-fn canonical_outcome(status: &str) -> Option<Outcome> {
-    Some(match status {
-        "delivered" => Outcome::Delivered,
-        "failed" => Outcome::Failed,
-        "permanent-failure" => Outcome::PermanentFailure,
-        "temporary-failure" => Outcome::TemporaryFailure,
-        "technical-failure" => Outcome::TechnicalFailure,
-        "sent" | "sending" | "pending" => Outcome::Pending,
-        _ => return None,
-    })
-}
-
-/// The canonical status string of an outcome (what SQLite stores).
-pub fn outcome_str(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Delivered => "delivered",
-        Outcome::Failed => "failed",
-        Outcome::PermanentFailure => "permanent-failure",
-        Outcome::TemporaryFailure => "temporary-failure",
-        Outcome::TechnicalFailure => "technical-failure",
-        Outcome::Pending => "pending",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_round_trip_and_aliases() {
-        for o in [
-            Outcome::Delivered,
-            Outcome::Failed,
-            Outcome::PermanentFailure,
-            Outcome::TemporaryFailure,
-            Outcome::TechnicalFailure,
-            Outcome::Pending,
-        ] {
-            assert_eq!(parse_outcome(outcome_str(o)), Some(o));
-        }
-        assert_eq!(
-            parse_outcome("Permanent_Failure"),
-            Some(Outcome::PermanentFailure)
-        );
-        assert_eq!(parse_outcome("sending"), Some(Outcome::Pending));
-        assert_eq!(parse_outcome("SENT"), Some(Outcome::Pending));
-        assert_eq!(parse_outcome("bounced"), None);
-    }
-}
+pub use store::{HistoryStore, NormaliseNumbers};

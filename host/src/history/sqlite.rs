@@ -23,8 +23,9 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, params};
 
+use super::attempt::{Attempt, NumberHistory, outcome_str, parse_outcome};
 use super::csv_file::HistoryRecord;
-use super::{Attempt, HistoryStore, NumberHistory, outcome_str, parse_outcome};
+use super::store::HistoryStore;
 use crate::error::{Error, Result};
 
 const SCHEMA: &str = "
@@ -53,12 +54,18 @@ impl std::fmt::Debug for SqliteHistory {
 
 impl SqliteHistory {
     /// Opens an existing database read-only.
-    pub fn open(path: &Path) -> Result<SqliteHistory> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::History`] when there is no such file, or it is not a presend
+    /// history database (the cause is the `rusqlite::Error`).
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteHistory> {
+        let path = path.as_ref();
         if !path.exists() {
-            return Err(Error::History {
-                origin: path.display().to_string(),
-                message: "no such database – create it with `presend history import HISTORY.csv --db FILE`".into(),
-            });
+            return Err(Error::history(
+                path.display().to_string(),
+                "no such database – create it with `presend history import HISTORY.csv --db FILE`",
+            ));
         }
         let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| sql_error(path, e))?;
@@ -67,17 +74,23 @@ impl SqliteHistory {
         history
             .lock()
             .prepare("SELECT mobile_number, sent_at, status FROM attempts LIMIT 0")
-            .map_err(|e| Error::History {
-                origin: path.display().to_string(),
-                message: format!(
-                    "not a presend history database ({e}) – create it with `presend history import`"
-                ),
+            .map_err(|e| {
+                Error::history_caused_by(
+                    path.display().to_string(),
+                    "not a presend history database – create it with `presend history import`",
+                    e,
+                )
             })?;
         Ok(history)
     }
 
     /// Opens (or creates) a database for writing, with the schema in place.
-    pub fn create(path: &Path) -> Result<SqliteHistory> {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::History`], its cause the `rusqlite::Error`.
+    pub fn create(path: impl AsRef<Path>) -> Result<SqliteHistory> {
+        let path = path.as_ref();
         let connection = Connection::open(path).map_err(|e| sql_error(path, e))?;
         connection
             .execute_batch(SCHEMA)
@@ -99,6 +112,11 @@ impl SqliteHistory {
     }
 
     /// Adds records in one transaction; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::History`], its cause the `rusqlite::Error`; then nothing was
+    /// added.
     pub fn insert(&self, records: &[HistoryRecord]) -> Result<usize> {
         let mut connection = self.lock();
         let tx = connection
@@ -156,11 +174,13 @@ impl HistoryStore for SqliteHistory {
             let number = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
             let sent_at: i64 = row.get(1).map_err(err)?;
             let status = row.get_ref(2).and_then(|v| Ok(v.as_str()?)).map_err(err)?;
-            let outcome = parse_outcome(status).ok_or_else(|| Error::History {
-                origin: self.path.display().to_string(),
-                message: format!(
-                    "unknown status {status:?} in table attempts – fix the row or re-import"
-                ),
+            let outcome = parse_outcome(status).ok_or_else(|| {
+                Error::history(
+                    self.path.display().to_string(),
+                    format!(
+                        "unknown status {status:?} in table attempts – fix the row or re-import"
+                    ),
+                )
             })?;
             let attempt = Attempt { sent_at, outcome };
             // Rows come grouped by number; were they not, the validator
@@ -177,9 +197,8 @@ impl HistoryStore for SqliteHistory {
     }
 }
 
+/// A failure of SQLite itself, its `rusqlite::Error` kept as the cause (a
+/// platform can downcast it and retry on `SQLITE_BUSY`).
 fn sql_error(path: &Path, e: rusqlite::Error) -> Error {
-    Error::History {
-        origin: path.display().to_string(),
-        message: format!("SQLite: {e}"),
-    }
+    Error::history_caused_by(path.display().to_string(), "SQLite failed", e)
 }

@@ -1,0 +1,138 @@
+//! Arguments and steps several commands share: which validator, "now",
+//! history, the canary batch of a preflight, the output format.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use presend_host::deployment::{Canary, Version, expected_from_json};
+use presend_host::history::{HistoryStore, NormaliseNumbers};
+use presend_host::{BatchReport, Runtime, Validator};
+
+/// `--plugin`: the validator to use.
+#[derive(Args)]
+pub struct PluginArgs {
+    /// A validator component (.wasm) to use instead of the built-in one.
+    #[arg(long, value_name = "X.wasm")]
+    plugin: Option<PathBuf>,
+}
+
+impl PluginArgs {
+    /// The component file given, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.plugin.as_deref()
+    }
+
+    /// Loads the validator: the file given, or the built-in one.
+    pub fn load(&self, runtime: &Runtime) -> anyhow::Result<Validator> {
+        Ok(match &self.plugin {
+            Some(path) => Validator::load_file(runtime, path)?,
+            None => Validator::embedded(runtime)?,
+        })
+    }
+}
+
+/// Text for people, or JSON for programs.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// A summary, then one line per patient not accepted.
+    Text,
+    /// Everything, as JSON.
+    Json,
+}
+
+/// `--now`-style option: RFC 3339, or the current time when absent.
+pub fn parse_now(text: Option<&str>, origin: &str) -> anyhow::Result<i64> {
+    Ok(match text {
+        Some(text) => {
+            presend_host::timestamp::parse(text).ok_or_else(|| presend_host::Error::Time {
+                origin: origin.into(),
+                value: text.to_string(),
+            })?
+        }
+        None => presend_host::timestamp::now(),
+    })
+}
+
+/// Opens `--history` (a CSV file or a SQLite database) and says on stderr
+/// how many rows were left out, so nothing is lost silently.
+pub fn open_history(
+    path: &Path,
+    numbers: &dyn NormaliseNumbers,
+) -> anyhow::Result<Arc<dyn HistoryStore>> {
+    let opened = presend_host::history::open(path, numbers)?;
+    note_skipped(opened.skipped, path);
+    Ok(opened.store)
+}
+
+/// Says how many history rows were left out, so nothing is lost silently.
+pub fn note_skipped(skipped: usize, path: &Path) {
+    match skipped {
+        0 => {}
+        1 => eprintln!(
+            "note: 1 row of {} was left out: its number is not a UK mobile",
+            path.display()
+        ),
+        n => eprintln!(
+            "note: {n} rows of {} were left out: their number is not a UK mobile",
+            path.display()
+        ),
+    }
+}
+
+/// The canary batch of a preflight.
+#[derive(Args, Clone)]
+pub struct CanaryArgs {
+    /// The canary patient file (default: the bundled example file).
+    #[arg(long, value_name = "PATIENTS.csv")]
+    canary: Option<PathBuf>,
+    /// Expected verdicts for the canary: the JSON of `presend validate
+    /// --format json`. A difference blocks the version unless --force.
+    #[arg(long, value_name = "REPORT.json")]
+    expect: Option<PathBuf>,
+    /// Let a version whose canary verdicts differ from --expect through.
+    #[arg(long)]
+    force: bool,
+    /// Judge the canary as of this time (RFC 3339; default: now). Give it
+    /// with --expect, since verdicts depend on the date.
+    #[arg(long = "canary-now", value_name = "RFC3339")]
+    now: Option<String>,
+}
+
+impl CanaryArgs {
+    /// Reads the canary's files and runs the preflight's canary on `version`.
+    pub fn preflight(
+        &self,
+        version: &Version,
+        history: Option<Arc<dyn HistoryStore>>,
+    ) -> anyhow::Result<BatchReport> {
+        let (csv, origin) = match &self.canary {
+            Some(path) => (
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+                path.display().to_string(),
+            ),
+            None => (
+                presend_host::EXAMPLE_PATIENTS.to_vec(),
+                "the bundled example file".to_string(),
+            ),
+        };
+        let expected = match &self.expect {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                Some(expected_from_json(&text, &path.display().to_string())?)
+            }
+            None => None,
+        };
+        let now = parse_now(self.now.as_deref(), "--canary-now")?;
+        Ok(version.preflight(&Canary {
+            csv: &csv,
+            origin: &origin,
+            now,
+            history,
+            expected: expected.as_deref(),
+            force: self.force,
+        })?)
+    }
+}

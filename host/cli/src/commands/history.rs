@@ -1,0 +1,46 @@
+//! `presend history`: managing delivery history.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use presend_host::Runtime;
+use presend_host::history::{SqliteHistory, read_history_csv};
+
+use crate::args::{PluginArgs, note_skipped};
+
+/// `presend history ...`.
+#[derive(Subcommand)]
+pub enum HistoryCommand {
+    /// Import a history CSV (columns mobile_number, sent_at, status and,
+    /// optionally, failure_reason) into a SQLite database, creating it if
+    /// needed. Numbers are stored normalised (E.164), the way the validator
+    /// looks them up.
+    Import {
+        /// The history CSV.
+        csv: PathBuf,
+        /// The SQLite database to create or add to.
+        #[arg(long, value_name = "FILE.db")]
+        db: PathBuf,
+        #[command(flatten)]
+        plugin: PluginArgs,
+    },
+}
+
+/// Runs a history command.
+pub fn run(command: HistoryCommand) -> anyhow::Result<()> {
+    match command {
+        HistoryCommand::Import { csv, db, plugin } => {
+            let validator = plugin.load(&Runtime::new()?)?;
+            let records = read_history_csv(&csv, &validator)?;
+            let store = SqliteHistory::create(&db)?;
+            let added = store.insert(&records.records)?;
+            println!(
+                "{}: imported {added} attempts from {}",
+                db.display(),
+                csv.display()
+            );
+            note_skipped(records.skipped, &csv);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! `GET /metrics`: Prometheus text.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use presend_host::Status;
+
+use super::state::{AppState, LATENCY_BUCKETS};
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let m = &state.metrics;
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let c = state.runtime.counters();
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, samples: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    counter(
+        "presend_batches_total",
+        "Batches answered, by outcome.",
+        &[
+            ("{outcome=\"ok\"}", get(&m.batches_ok)),
+            ("{outcome=\"failed\"}", get(&m.batches_failed)),
+            ("{outcome=\"overloaded\"}", get(&m.overloaded)),
+        ],
+    );
+    let statuses = [Status::Accepted, Status::Rejected, Status::LikelyToFail];
+    let patients: Vec<(String, u64)> = statuses
+        .iter()
+        .zip(&m.patients)
+        .map(|(s, n)| (format!("{{status=\"{}\"}}", s.as_str()), get(n)))
+        .collect();
+    let patients: Vec<(&str, u64)> = patients.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+    counter(
+        "presend_patients_total",
+        "Patients judged, by status.",
+        &patients,
+    );
+    counter(
+        "presend_preflight_failures_total",
+        "Versions refused by preflight.",
+        &[("", get(&m.preflight_failures))],
+    );
+    counter(
+        "presend_swaps_total",
+        "Versions activated after the first.",
+        &[("", state.deployments.swaps())],
+    );
+    counter(
+        "presend_rollbacks_total",
+        "Rollbacks.",
+        &[("", state.deployments.rollbacks())],
+    );
+    counter(
+        "presend_validator_failures_total",
+        "Calls into the validator stopped, by kind.",
+        &[
+            ("{kind=\"trap\"}", c.traps),
+            ("{kind=\"timeout\"}", c.timeouts),
+            ("{kind=\"memory-limit\"}", c.memory_limits),
+            ("{kind=\"limit\"}", c.limit_hits),
+            ("{kind=\"contract\"}", c.contract_violations),
+        ],
+    );
+    let _ = writeln!(
+        out,
+        "# HELP presend_batch_seconds Batch latency.\n# TYPE presend_batch_seconds histogram"
+    );
+    for (bound, count) in LATENCY_BUCKETS.iter().zip(&m.latency_buckets) {
+        let _ = writeln!(
+            out,
+            "presend_batch_seconds_bucket{{le=\"{bound}\"}} {}",
+            get(count)
+        );
+    }
+    let count = get(&m.latency_count);
+    let _ = writeln!(out, "presend_batch_seconds_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(
+        out,
+        "presend_batch_seconds_sum {}",
+        get(&m.latency_micros) as f64 / 1e6
+    );
+    let _ = writeln!(out, "presend_batch_seconds_count {count}");
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}

@@ -1,0 +1,116 @@
+//! The HTTP service of `presend serve`. Batches run off the async threads
+//! with a bound on how many run at once; rule versions are preflighted and
+//! swapped in live from a deploy directory or by the admin endpoints;
+//! SIGTERM or Ctrl-C lets in-flight batches finish.
+//!
+//! `state` is what the handlers share; `batches`, `admin` and `metrics` are
+//! the handlers; this file wires them to routes and runs the server.
+
+mod admin;
+mod batches;
+mod metrics;
+mod state;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use presend_host::deployment::{DeployDir, Deployments};
+use presend_host::history::HistoryStore;
+use presend_host::{ComponentCache, Runtime};
+use tokio::sync::Semaphore;
+
+use crate::args::CanaryArgs;
+use state::{AppState, Metrics};
+
+/// Everything the service starts with, prepared by `presend serve`.
+pub struct Setup {
+    /// Address to listen on.
+    pub listen: String,
+    /// The first version, already preflighted.
+    pub deployments: Deployments,
+    /// The runtime its batches run on.
+    pub runtime: Runtime,
+    /// Compiled components, kept between deploys.
+    pub cache: Option<ComponentCache>,
+    /// History for every batch.
+    pub history: Option<Arc<dyn HistoryStore>>,
+    /// The directory watched for new versions.
+    pub deploy_dir: Option<DeployDir>,
+    /// The canary every new version must pass.
+    pub canary: CanaryArgs,
+    /// The admin endpoints' token; `None`: they are disabled.
+    pub admin_token: Option<Arc<str>>,
+    /// Batches validated at once.
+    pub max_batches: usize,
+    /// How often the deploy directory is looked at.
+    pub poll: Duration,
+}
+
+/// Serves until SIGTERM or Ctrl-C, then lets in-flight batches finish.
+pub async fn serve(setup: Setup) -> anyhow::Result<()> {
+    let state = Arc::new(AppState {
+        reloading: Mutex::new(setup.deploy_dir.as_ref().map(DeployDir::snapshot)),
+        deployments: setup.deployments,
+        runtime: setup.runtime,
+        cache: setup.cache,
+        history: setup.history,
+        deploy_dir: setup.deploy_dir.clone(),
+        canary: setup.canary,
+        admin_token: setup.admin_token,
+        permits: Arc::new(Semaphore::new(setup.max_batches)),
+        metrics: Metrics::default(),
+    });
+    if let Some(dir) = setup.deploy_dir {
+        tokio::spawn(admin::watch(state.clone(), dir, setup.poll));
+    }
+
+    let input_limit = state.runtime.limits().input_bytes;
+    let app = Router::new()
+        .route("/v1/batches", post(batches::batches))
+        .route("/v1/deployment", get(batches::deployment))
+        .route("/v1/admin/reload", post(admin::reload))
+        .route("/v1/admin/rollback", post(admin::rollback))
+        .route("/healthz", get(batches::healthz))
+        .route("/metrics", get(metrics::metrics))
+        .layer(DefaultBodyLimit::max(input_limit))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind(&setup.listen)
+        .await
+        .with_context(|| format!("listening on {}", setup.listen))?;
+    let addr = listener.local_addr()?;
+    // Harnesses read this line to find the port.
+    println!("presend: listening on http://{addr}");
+    tracing::info!(%addr, deployment = %state.deployments.active().info().id, "serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")?;
+    println!("presend: stopped; in-flight batches finished");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight batches");
+}

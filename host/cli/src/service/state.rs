@@ -1,0 +1,82 @@
+//! What every request handler shares: the service's state, its metrics,
+//! and the JSON error body every error answers with.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use presend_host::deployment::{DeployDir, Deployments, Snapshot};
+use presend_host::history::HistoryStore;
+use presend_host::{ComponentCache, Runtime};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::args::CanaryArgs;
+
+/// Batch latency histogram bounds, in seconds.
+pub const LATENCY_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+/// The service's state, shared by every handler.
+pub struct AppState {
+    pub runtime: Runtime,
+    pub cache: Option<ComponentCache>,
+    pub deployments: Deployments,
+    pub history: Option<Arc<dyn HistoryStore>>,
+    pub deploy_dir: Option<DeployDir>,
+    pub canary: CanaryArgs,
+    pub admin_token: Option<Arc<str>>,
+    pub permits: Arc<Semaphore>,
+    /// One reload at a time (the watcher and the admin endpoint share it),
+    /// and the look at the deploy directory the last reload acted on: the
+    /// watcher does not act on it again, so a rollback stays rolled back
+    /// until the directory changes.
+    pub reloading: Mutex<Option<Snapshot>>,
+    pub metrics: Metrics,
+}
+
+/// Counts the runtime does not keep itself.
+#[derive(Default)]
+pub struct Metrics {
+    pub batches_ok: AtomicU64,
+    pub batches_failed: AtomicU64,
+    pub overloaded: AtomicU64,
+    pub patients: [AtomicU64; 3],
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    pub latency_count: AtomicU64,
+    pub latency_micros: AtomicU64,
+    pub preflight_failures: AtomicU64,
+}
+
+impl Metrics {
+    /// Adds one batch's latency to the histogram.
+    pub fn observe(&self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(&self.latency_buckets) {
+            if seconds <= *bound {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+}
+
+/// An error answer: `{"error": {"code", "message"}}`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+/// `{"active": ..., "previous": ...}`.
+pub fn deployment_json(state: &AppState) -> serde_json::Value {
+    json!({
+        "active": state.deployments.active().info(),
+        "previous": state.deployments.previous().map(|d| d.info().clone()),
+    })
+}

@@ -1,0 +1,41 @@
+//! The two things history needs from outside: a store to ask
+//! ([`HistoryStore`]), and the validator's idea of "the same number"
+//! ([`NormaliseNumbers`]), so that history sits below the sandbox and never
+//! calls into it.
+
+use super::attempt::NumberHistory;
+use crate::error::Result;
+
+/// A source of delivery history. Lookups are batched: one call per batch
+/// with every distinct number, never one per patient.
+pub trait HistoryStore: Send + Sync {
+    /// The attempts for each of `numbers` (E.164) that has any, in any order.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::History`], built with [`crate::Error::history`] or
+    /// [`crate::Error::history_caused_by`]: the batch then fails closed with
+    /// that error.
+    fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>>;
+}
+
+/// Turns raw phone numbers into the E.164 form the validator uses for
+/// patients, so that history written `07700 900123` matches a patient
+/// written `+44 7700 900123`. `Validator` implements it by asking the
+/// component itself.
+pub trait NormaliseNumbers {
+    /// For each of `raw`, its E.164 form, or `None` when it is not a UK
+    /// mobile.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the normaliser's own failure is (for `Validator`, the
+    /// validator's errors: a trap, a timeout, a limit).
+    fn normalise(&self, raw: &[String]) -> Result<Vec<Option<String>>>;
+}
+
+impl<T: NormaliseNumbers + ?Sized> NormaliseNumbers for &T {
+    fn normalise(&self, raw: &[String]) -> Result<Vec<Option<String>>> {
+        (**self).normalise(raw)
+    }
+}

@@ -1,0 +1,102 @@
+//! The boundary's one translation: the validator's answers, as the WIT
+//! bindings give them, turned into the library's own types. Nothing outside
+//! the sandbox layer sees a binding type.
+
+use crate::bindings::presend::validator::types as wit;
+use crate::error::Error;
+use crate::history::{Attempt, NumberHistory, Outcome};
+use crate::report::{BatchReport, Columns, Identity, PatientVerdict, Reason, Status, Summary};
+
+/// A batch's answer as the report the platform reads.
+pub(crate) fn report(validator: Identity, result: wit::BatchResult) -> BatchReport {
+    let patients: Vec<PatientVerdict> = result.verdicts.into_iter().map(verdict).collect();
+    let index = |i: u32| usize::try_from(i).unwrap_or(usize::MAX);
+    BatchReport {
+        validator,
+        rules: identity(result.rules),
+        deployment: None,
+        summary: Summary::of(&patients),
+        patients,
+        columns: Columns {
+            headers: result.columns.headers,
+            nhs_number: index(result.columns.nhs_number),
+            mobile_number: index(result.columns.mobile_number),
+            date_of_birth: result.columns.date_of_birth.map(index),
+        },
+    }
+}
+
+/// A name and version, of the validator or of rules.
+pub(crate) fn identity(id: wit::RulesIdentity) -> Identity {
+    Identity {
+        name: id.name,
+        version: id.version,
+    }
+}
+
+/// A reason a patient or a number was refused.
+pub(crate) fn reason(r: wit::Reason) -> Reason {
+    Reason {
+        code: r.code,
+        message: r.message,
+    }
+}
+
+/// A file the validator refused as a whole.
+pub(crate) fn file_error(e: wit::FileError) -> Error {
+    Error::File {
+        code: e.code,
+        message: e.message,
+        row: e.row,
+    }
+}
+
+fn verdict(v: wit::Verdict) -> PatientVerdict {
+    PatientVerdict {
+        row: v.row,
+        nhs_number: v.nhs_number,
+        mobile_number: v.mobile_number,
+        status: match v.status {
+            wit::Status::Accepted => Status::Accepted,
+            wit::Status::Rejected => Status::Rejected,
+            wit::Status::LikelyToFail => Status::LikelyToFail,
+        },
+        reasons: v.reasons.into_iter().map(reason).collect(),
+        success_probability: v.success_probability,
+        cells: v.cells,
+    }
+}
+
+/// The store's per-number answer as the contract's flat list, each attempt
+/// naming its number by position in `numbers`. Numbers the validator did not
+/// ask about are dropped.
+pub(crate) fn attempts(numbers: &[String], found: Vec<NumberHistory>) -> Vec<wit::Attempt> {
+    let position: std::collections::HashMap<&str, u32> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect();
+    let mut flat = Vec::with_capacity(found.iter().map(|h| h.attempts.len()).sum());
+    for h in found {
+        let Some(&number) = position.get(h.number.as_str()) else {
+            continue;
+        };
+        flat.extend(h.attempts.into_iter().map(|a: Attempt| wit::Attempt {
+            number,
+            sent_at: a.sent_at,
+            outcome: outcome(a.outcome),
+        }));
+    }
+    flat
+}
+
+fn outcome(o: Outcome) -> wit::Outcome {
+    match o {
+        Outcome::Delivered => wit::Outcome::Delivered,
+        Outcome::Failed => wit::Outcome::Failed,
+        Outcome::PermanentFailure => wit::Outcome::PermanentFailure,
+        Outcome::TemporaryFailure => wit::Outcome::TemporaryFailure,
+        Outcome::TechnicalFailure => wit::Outcome::TechnicalFailure,
+        Outcome::Pending => wit::Outcome::Pending,
+    }
+}
