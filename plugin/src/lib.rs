@@ -30,7 +30,3 @@ pub use identity::{NAME, VERSION};
 pub use rules::{Rules, RulesError};
 pub use table::{Columns, FileError};
 pub use verdict::{Reason, ReasonCode, Status, Verdict};
-
-/// Normalises a raw phone number as patients' numbers are: E.164 for a UK
-/// mobile, else the reason it is not one.
-pub use mobile::normalise as normalise_number;
