@@ -11,5 +11,6 @@ mod hostile;
 mod hostile_files;
 mod isolation;
 mod layers;
+mod regression;
 mod serve;
 mod verdicts;
