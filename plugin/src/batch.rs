@@ -23,6 +23,9 @@ pub struct BatchResult {
     pub verdicts: Vec<Verdict>,
     /// How many distinct numbers history was asked for.
     pub numbers_looked_up: usize,
+    /// History attempts dated after "now" by more than the rules' clock
+    /// skew: they had not happened as of "now", so they were not counted.
+    pub future_attempts: usize,
     /// The encoding the file was read as.
     pub encoding: crate::decode::Encoding,
 }
@@ -89,6 +92,7 @@ impl Batch {
             lookup(&asked)
         };
         let scores = score_all(answer, numbers.len(), now, &rules);
+        let future_attempts = scores.iter().map(|s| s.future as usize).sum();
         drop(asked);
 
         let blocks = rules.likely_to_fail.blocks_batch;
@@ -125,6 +129,7 @@ impl Batch {
             columns,
             verdicts,
             numbers_looked_up: numbers.len(),
+            future_attempts,
             encoding,
         })
     }

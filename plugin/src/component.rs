@@ -128,6 +128,15 @@ fn log_summary(result: &BatchResult) {
             result.encoding,
         ),
     );
+    if result.future_attempts > 0 {
+        log::log(
+            t::LogLevel::Warn,
+            &format!(
+                "history: {} attempts dated after now (beyond the rules' clock_skew_seconds) were not counted",
+                result.future_attempts
+            ),
+        );
+    }
 }
 
 fn finished() -> t::FileError {

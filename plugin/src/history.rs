@@ -6,6 +6,9 @@
 //! The seed's rules, and how they become a number:
 //! - Only attempts that say something about the number count: a technical
 //!   failure is the provider's fault and a pending message has no outcome yet.
+//! - An attempt dated after "now" (by more than the rules' clock skew) has not
+//!   happened yet as of "now": it is no evidence, and it is counted apart, so
+//!   judging a file as of an earlier day gives the verdict of that day.
 //! - Attempts are ordered by time, never by the order they arrived in. At the
 //!   same second a failure counts as later than a delivery, so the verdict
 //!   does not depend on input order.
@@ -78,6 +81,8 @@ pub struct Score {
     pub counted: u32,
     /// Of those, how many failed.
     pub failed: u32,
+    /// Attempts dated after "now" by more than the clock skew: not counted.
+    pub future: u32,
 }
 
 /// The order attempts are scored in: by time, and at the same second a
@@ -155,7 +160,12 @@ impl<'r> Scorer<'r> {
         let mut counted = 0u32;
         let mut failed = 0u32;
         let mut last = None;
-        for a in sorted.iter().filter(|a| a.outcome.counts()) {
+        // Sorted by time: everything from the first attempt past `latest` on
+        // has not happened yet as of `now`.
+        let latest = self.now.saturating_add(rules.clock_skew_seconds.0);
+        let happened = sorted.partition_point(|a| a.sent_at <= latest);
+        let future = u32::try_from(sorted.len() - happened).unwrap_or(u32::MAX);
+        for a in sorted[..happened].iter().filter(|a| a.outcome.counts()) {
             let decay = self.decay(a.sent_at);
             match a.outcome {
                 Outcome::Delivered => delivered_weight += decay,
@@ -175,6 +185,7 @@ impl<'r> Scorer<'r> {
                 likely_to_fail: false,
                 counted,
                 failed,
+                future,
             };
         };
         let estimate =
@@ -190,6 +201,7 @@ impl<'r> Scorer<'r> {
             likely_to_fail: last_failed,
             counted,
             failed,
+            future,
         }
     }
 }
@@ -316,6 +328,120 @@ mod tests {
         assert!(three < one, "{three} < {one}");
     }
 
+    #[test]
+    fn decay_halves_every_half_life_and_never_fades_at_zero() {
+        let mut r = rules();
+        r.half_life_days.0 = 30.0;
+        let mut s = Scorer::new(&r, NOW);
+        assert_eq!(s.decay(NOW), 1.0);
+        assert_eq!(s.decay(NOW - DAY + 1), 1.0, "ages are whole days");
+        assert_eq!(s.decay(NOW - 30 * DAY), 0.5);
+        assert_eq!(s.decay(NOW - 60 * DAY), 0.25);
+        assert_eq!(
+            s.decay(NOW + 30 * DAY),
+            1.0,
+            "no attempt weighs more than new"
+        );
+        r.half_life_days.0 = 0.0;
+        let mut s = Scorer::new(&r, NOW);
+        assert_eq!(s.decay(NOW - 10 * YEAR), 1.0);
+    }
+
+    #[test]
+    fn hand_computed_scores_under_the_default_rules() {
+        // prior 0.95 with weight 2: alpha 1.9, beta 0.1. A failure weighs 1,
+        // a permanent one 3; evidence halves every 365 days.
+        let close = |got: f64, want: f64| assert!((got - want).abs() < 1e-12, "{got} != {want}");
+        close(p(&[at(0, Outcome::Failed)]), 0.1 * 1.9 / 3.0);
+        close(p(&[at(0, Outcome::Delivered)]), 0.5 + 0.5 * 2.9 / 3.0);
+        close(
+            p(&[at(365, Outcome::PermanentFailure)]),
+            0.1 * 1.9 / (2.0 + 1.5),
+        );
+        close(
+            p(&[
+                at(730, Outcome::Delivered),
+                at(0, Outcome::TemporaryFailure),
+            ]),
+            0.1 * (1.9 + 0.25) / (2.0 + 0.25 + 1.0),
+        );
+    }
+
+    #[test]
+    fn attempts_after_now_are_no_evidence_beyond_the_clock_skew() {
+        let r = rules();
+        let skew = r.clock_skew_seconds.0;
+        let failed_before = Attempt {
+            sent_at: NOW - DAY,
+            outcome: Outcome::Failed,
+        };
+        let delivered = |sent_at| Attempt {
+            sent_at,
+            outcome: Outcome::Delivered,
+        };
+        // A delivery wrongly dated a year ahead does not make the number good.
+        let s = score(&[failed_before, delivered(NOW + YEAR)], NOW, &r);
+        assert!(s.likely_to_fail);
+        assert_eq!((s.counted, s.future), (1, 1));
+        // Within the skew it counts; one second past it, it does not.
+        assert!(!score(&[failed_before, delivered(NOW + skew)], NOW, &r).likely_to_fail);
+        assert!(score(&[failed_before, delivered(NOW + skew + 1)], NOW, &r).likely_to_fail);
+        // Judged as of a later day, the delivery has happened.
+        assert!(!score(&[failed_before, delivered(NOW + YEAR)], NOW + YEAR, &r).likely_to_fail);
+    }
+
+    const YEAR: i64 = 365 * DAY;
+
+    /// The oracle, written apart from the scorer from the module's rules: the
+    /// attempts that count (delivered or failed, dated at most the clock skew
+    /// after `now`); the last of them by time, a failure after a delivery at
+    /// the same second; weights summed in input order with `powf`, not the
+    /// scorer's sorted, cached `exp2`.
+    fn expected(h: &[Attempt], now: i64, r: &ScoringRules) -> (Option<bool>, f64) {
+        use Outcome::*;
+        let fails = |o| matches!(o, Failed | TemporaryFailure | PermanentFailure);
+        let mut last: Option<(i64, bool)> = None;
+        let (mut good, mut bad) = (0.0f64, 0.0f64);
+        for a in h {
+            let counts = matches!(a.outcome, Delivered) || fails(a.outcome);
+            if !counts || a.sent_at > now + r.clock_skew_seconds.0 {
+                continue;
+            }
+            let failed = fails(a.outcome);
+            let later = match last {
+                None => true,
+                Some((t, was_failure)) => {
+                    a.sent_at > t || (a.sent_at == t && failed && !was_failure)
+                }
+            };
+            if later {
+                last = Some((a.sent_at, failed));
+            }
+            let age_days = ((now - a.sent_at).max(0) / DAY) as f64;
+            let hl = r.half_life_days.0;
+            let w = if hl == 0.0 {
+                1.0
+            } else {
+                0.5f64.powf(age_days / hl)
+            };
+            match a.outcome {
+                Delivered => good += w,
+                PermanentFailure => bad += w * r.failure_weight.0 * r.permanent_failure_factor.0,
+                _ => bad += w * r.failure_weight.0,
+            }
+        }
+        let prior = r.prior.0;
+        let (alpha, beta) = (prior * r.prior_weight.0, (1.0 - prior) * r.prior_weight.0);
+        let estimate = (alpha + good) / (alpha + beta + good + bad);
+        let last_failed = last.map(|(_, f)| f);
+        let p = match last_failed {
+            None => prior,
+            Some(true) => 0.1 * estimate,
+            Some(false) => 0.5 + 0.5 * estimate,
+        };
+        (last_failed, p)
+    }
+
     fn outcome() -> impl Strategy<Value = Outcome> {
         prop_oneof![
             Just(Outcome::Delivered),
@@ -327,31 +453,36 @@ mod tests {
         ]
     }
 
+    /// Up to 200 attempts from ten years ago to ten years ahead; some on a
+    /// few shared seconds, so ties at the same second happen.
     fn history() -> impl Strategy<Value = Vec<Attempt>> {
+        let when = prop_oneof![-10 * YEAR..=10 * YEAR, (-3i64..=3).prop_map(|d| d * DAY)];
         prop::collection::vec(
-            (0i64..2000, outcome()).prop_map(|(d, o)| Attempt {
-                sent_at: NOW - d * 3600,
+            (when, outcome()).prop_map(|(age, o)| Attempt {
+                sent_at: NOW - age,
                 outcome: o,
             }),
-            0..20,
+            0..200,
         )
     }
 
     fn scoring() -> impl Strategy<Value = ScoringRules> {
         (
-            0.11f64..0.999,
+            AFTER_FAILURE_MAX..0.999,
             0.1f64..20.0,
             0.1f64..5.0,
             1.0f64..10.0,
-            0.0f64..1000.0,
+            prop_oneof![Just(0.0), 0.0f64..3650.0],
+            0i64..=86_400,
         )
-            .prop_map(|(prior, pw, fw, pf, hl)| {
+            .prop_map(|(prior, pw, fw, pf, hl, skew)| {
                 let mut r = rules();
                 r.prior.0 = prior;
                 r.prior_weight.0 = pw;
                 r.failure_weight.0 = fw;
                 r.permanent_failure_factor.0 = pf;
                 r.half_life_days.0 = hl;
+                r.clock_skew_seconds.0 = skew;
                 r
             })
     }
@@ -366,34 +497,29 @@ mod tests {
 
     proptest! {
         #[test]
-        fn after_a_failure_at_most_a_tenth(h in history(), r in scoring()) {
+        fn scores_agree_with_the_oracle(h in history(), r in scoring()) {
             let s = score(&h, NOW, &r);
-            if s.likely_to_fail {
-                prop_assert!(s.success_probability <= AFTER_FAILURE_MAX);
+            let (last_failed, p) = expected(&h, NOW, &r);
+            prop_assert_eq!(s.likely_to_fail, last_failed == Some(true));
+            prop_assert!((s.success_probability - p).abs() <= 1e-9, "{} != {}", s.success_probability, p);
+            match last_failed {
+                Some(true) => prop_assert!(s.success_probability <= AFTER_FAILURE_MAX),
+                Some(false) => prop_assert!(s.success_probability >= AFTER_DELIVERY_MIN),
+                None => prop_assert_eq!(s.success_probability, r.prior.0),
             }
-        }
-
-        #[test]
-        fn after_a_delivery_at_least_a_half(h in history(), r in scoring()) {
-            let s = score(&h, NOW, &r);
-            if s.counted > 0 && !s.likely_to_fail {
-                prop_assert!(s.success_probability >= AFTER_DELIVERY_MIN);
+            // A number never messaged never ranks below a failed one.
+            if last_failed == Some(true) {
+                prop_assert!(s.success_probability <= r.prior.0);
             }
-            prop_assert!((0.0..=1.0).contains(&s.success_probability));
-        }
-
-        #[test]
-        fn no_history_is_the_prior(r in scoring()) {
-            prop_assert_eq!(score(&[], NOW, &r).success_probability, r.prior.0);
         }
 
         #[test]
         fn one_more_failure_never_raises_it(
-            h in history(), r in scoring(), hours_ago in 0i64..2000, f in failure(), at_index in 0usize..20,
+            h in history(), r in scoring(), age in -10 * YEAR..=10 * YEAR, f in failure(), at_index in 0usize..200,
         ) {
             let before = score(&h, NOW, &r).success_probability;
             let mut more = h.clone();
-            let extra = Attempt { sent_at: NOW - hours_ago * 3600, outcome: f };
+            let extra = Attempt { sent_at: NOW - age, outcome: f };
             more.insert(at_index.min(more.len()), extra);
             let after = score(&more, NOW, &r).success_probability;
             prop_assert!(after <= before, "{after} > {before}");
@@ -401,11 +527,11 @@ mod tests {
 
         #[test]
         fn permanent_never_scores_above_temporary_in_the_same_place(
-            h in history(), r in scoring(), hours_ago in 0i64..2000, at_index in 0usize..20,
+            h in history(), r in scoring(), age in -10 * YEAR..=10 * YEAR, at_index in 0usize..200,
         ) {
             let with = |o| {
                 let mut v = h.clone();
-                v.insert(at_index.min(v.len()), Attempt { sent_at: NOW - hours_ago * 3600, outcome: o });
+                v.insert(at_index.min(v.len()), Attempt { sent_at: NOW - age, outcome: o });
                 score(&v, NOW, &r).success_probability
             };
             prop_assert!(with(Outcome::PermanentFailure) <= with(Outcome::TemporaryFailure));

@@ -81,7 +81,7 @@ impl Default for LikelyToFailRules {
 #[serde(deny_unknown_fields, default)]
 pub struct ScoringRules {
     /// Chance of delivery for a number never messaged.
-    pub prior: Probability,
+    pub prior: Prior,
     /// How many attempts' worth of evidence the prior counts as.
     pub prior_weight: Positive,
     /// Evidence one failed or temporarily failed message counts as.
@@ -90,16 +90,21 @@ pub struct ScoringRules {
     pub permanent_failure_factor: AtLeastOne,
     /// Evidence halves in weight every this many days; 0: it never fades.
     pub half_life_days: NonNegative,
+    /// How far after "now" an attempt may be dated and still count, for
+    /// clocks that disagree a little. Anything later has not happened yet as
+    /// of "now": it is no evidence.
+    pub clock_skew_seconds: ClockSkew,
 }
 
 impl Default for ScoringRules {
     fn default() -> Self {
         ScoringRules {
-            prior: Probability(0.95),
+            prior: Prior(0.95),
             prior_weight: Positive(2.0),
             failure_weight: Positive(1.0),
             permanent_failure_factor: AtLeastOne(3.0),
             half_life_days: NonNegative(365.0),
+            clock_skew_seconds: ClockSkew(300),
         }
     }
 }
@@ -184,8 +189,13 @@ macro_rules! checked_number {
 }
 
 checked_number!(
-    /// A probability strictly between 0 and 1.
-    Probability, "between 0 and 1 (exclusive)", |v| v > 0.0 && v < 1.0
+    /// The chance of a number never messaged: from 0.10 up to (not
+    /// including) 1. Below 0.10 a number with no history would score below
+    /// every number whose last message failed (those score at most 0.10,
+    /// `history::AFTER_FAILURE_MAX`), against the seed's ordering.
+    Prior,
+    "from 0.10 up to (not including) 1: below 0.10 a number never messaged would score below one whose last message failed",
+    |v| (crate::history::AFTER_FAILURE_MAX..1.0).contains(&v)
 );
 checked_number!(
     /// A number above 0.
@@ -199,6 +209,23 @@ checked_number!(
     /// A number of at least 0.
     NonNegative, "0 or more", |v| v >= 0.0
 );
+
+/// Seconds of clock skew allowed: a whole number from 0 to 86,400 (a day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockSkew(pub i64);
+
+impl<'de> Deserialize<'de> for ClockSkew {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = i64::deserialize(d)?;
+        if (0..=86_400).contains(&v) {
+            Ok(ClockSkew(v))
+        } else {
+            Err(de::Error::custom(format!(
+                "clock_skew_seconds must be a whole number of seconds from 0 to 86400 (a day), not {v}"
+            )))
+        }
+    }
+}
 
 /// A rules name: letters, digits, `-`, `_` and `.`, 1 to 64 characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,7 +307,7 @@ mod tests {
         let text = "name = \"x\"\nversion = \"1.0.0\"\n[scoring]\nprior = 1.5\n";
         let err = Rules::parse(text).unwrap_err();
         assert_eq!(err.line, 4, "{err}");
-        assert!(err.message.contains("between 0 and 1"), "{err}");
+        assert!(err.message.contains("up to (not including) 1"), "{err}");
         let text = "name = \"x\"\nversion = \"1.0.0\"\n[scoring]\npermanent_failure_factor = 0.5\n";
         let err = Rules::parse(text).unwrap_err();
         assert!(err.message.contains("at least 1"), "{err}");
@@ -305,6 +332,34 @@ mod tests {
         assert!(err.message.contains("semver"), "{err}");
         assert!(Rules::parse("name = \"x\"\nversion = \"2.1.0-beta.1\"").is_ok());
         assert!(Rules::parse("name = \"has space\"\nversion = \"1.0.0\"").is_err());
+    }
+
+    /// `prior = 0.05` made a number never messaged score below 0.10, under
+    /// every number whose last message failed, without flagging it.
+    #[test]
+    fn a_prior_that_ranks_new_numbers_below_failed_ones_is_refused() {
+        let text = "name = \"x\"\nversion = \"1.0.0\"\n[scoring]\nprior = 0.05\n";
+        let err = Rules::parse(text).unwrap_err();
+        assert_eq!((err.line, err.column), (4, 9), "{err}");
+        assert!(err.message.contains("whose last message failed"), "{err}");
+        let at_the_edge = "name = \"x\"\nversion = \"1.0.0\"\n[scoring]\nprior = 0.10\n";
+        assert_eq!(Rules::parse(at_the_edge).unwrap().scoring.prior.0, 0.10);
+    }
+
+    #[test]
+    fn clock_skew_is_whole_seconds_up_to_a_day() {
+        let with = |v: &str| {
+            Rules::parse(&format!(
+                "name = \"x\"\nversion = \"1.0.0\"\n[scoring]\nclock_skew_seconds = {v}\n"
+            ))
+        };
+        assert_eq!(with("0").unwrap().scoring.clock_skew_seconds.0, 0);
+        assert_eq!(with("86400").unwrap().scoring.clock_skew_seconds.0, 86_400);
+        let err = with("86401").unwrap_err();
+        assert_eq!(err.line, 4, "{err}");
+        assert!(err.message.contains("a day"), "{err}");
+        assert!(with("-1").is_err());
+        assert!(with("1.5").is_err());
     }
 
     #[test]
