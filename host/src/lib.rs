@@ -81,8 +81,8 @@ pub use error::{BoxError, Error, Result};
 pub use limits::{Counters, Limit, Limits};
 pub use options::{BatchOptions, Rules};
 pub use report::{
-    BatchReport, Columns, DeploymentInfo, Identity, PartIdentity, PatientVerdict, Reason, Status,
-    Summary,
+    BatchReport, Columns, DeploymentInfo, HistorySeen, Identity, PartIdentity, PatientVerdict,
+    Reason, Status, Summary,
 };
 pub use runtime::Runtime;
 pub use validator::Validator;

@@ -5,10 +5,16 @@
 use crate::bindings::presend::validator::types as wit;
 use crate::error::Error;
 use crate::history::{Attempt, NumberHistory, Outcome};
-use crate::report::{BatchReport, Columns, Identity, PatientVerdict, Reason, Status, Summary};
+use crate::report::{
+    BatchReport, Columns, HistorySeen, Identity, PatientVerdict, Reason, Status, Summary,
+};
 
 /// A batch's answer as the report the platform reads.
-pub(crate) fn report(validator: Identity, result: wit::BatchResult) -> BatchReport {
+pub(crate) fn report(
+    validator: Identity,
+    result: wit::BatchResult,
+    history: HistorySeen,
+) -> BatchReport {
     let patients: Vec<PatientVerdict> = result.verdicts.into_iter().map(verdict).collect();
     let index = |i: u32| usize::try_from(i).unwrap_or(usize::MAX);
     BatchReport {
@@ -17,6 +23,7 @@ pub(crate) fn report(validator: Identity, result: wit::BatchResult) -> BatchRepo
         deployment: None,
         summary: Summary::of(&patients),
         patients,
+        history,
         columns: Columns {
             headers: result.columns.headers,
             nhs_number: index(result.columns.nhs_number),

@@ -101,6 +101,22 @@ impl Summary {
     }
 }
 
+/// What a batch's history lookup found: counts for notes to the person who
+/// ran it, never numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistorySeen {
+    /// Distinct numbers the validator asked about.
+    pub numbers: usize,
+    /// Attempts the store returned for them.
+    pub attempts: usize,
+    /// Of those, attempts dated after the batch's "now". They had not
+    /// happened as of "now": the validator counts none of them as evidence
+    /// beyond the rules' `clock_skew_seconds` (5 minutes by default). Usually
+    /// a wrong clock or wrong dates in the history; or a batch judged as of
+    /// an earlier day.
+    pub after_now: usize,
+}
+
 /// The columns the validator found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Columns {
@@ -129,6 +145,9 @@ pub struct BatchReport {
     pub summary: Summary,
     /// One verdict per patient, in file order.
     pub patients: Vec<PatientVerdict>,
+    /// What the history store handed the validator for this batch.
+    #[serde(skip)]
+    pub history: HistorySeen,
     /// The columns found (for the reasons download).
     #[serde(skip)]
     pub columns: Columns,

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::history::HistoryStore;
 use crate::lift;
 use crate::limits::{Limit, Limits};
+use crate::report::HistorySeen;
 
 /// Core wasm instances one store may hold.
 const MAX_CORE_INSTANCES: usize = 16;
@@ -33,6 +34,10 @@ pub struct Sandbox {
     limit_hit: Option<Limit>,
     /// The most numbers this call may ask the history store about.
     history_numbers: usize,
+    /// The batch's "now", when this call is a batch.
+    now: Option<i64>,
+    /// What the history lookup found.
+    seen: HistorySeen,
     log_lines: usize,
     log_bytes: usize,
     limits: Limits,
@@ -61,6 +66,8 @@ impl Sandbox {
             last_guest_error: None,
             limit_hit: None,
             history_numbers: limits.history_numbers,
+            now: None,
+            seen: HistorySeen::default(),
             log_lines: 0,
             log_bytes: 0,
             limits,
@@ -70,6 +77,17 @@ impl Sandbox {
     /// The limiter the store must use (`store.limiter(Sandbox::limiter)`).
     pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         &mut self.limiter
+    }
+
+    /// Makes this call a batch judged as of `now`, so the history it hands
+    /// over is counted against that time.
+    pub(crate) fn judge_as_of(&mut self, now: i64) {
+        self.now = Some(now);
+    }
+
+    /// What the history lookup found so far.
+    pub(crate) fn history_seen(&self) -> HistorySeen {
+        self.seen
     }
 
     /// Lowers the most numbers this call may ask the history store about.
@@ -142,6 +160,11 @@ impl history::Host for Sandbox {
         match store.lookup(&numbers) {
             Ok(found) => {
                 let attempts = lift::attempts(&numbers, found);
+                self.seen.numbers = numbers.len();
+                self.seen.attempts = attempts.len();
+                if let Some(now) = self.now {
+                    self.seen.after_now = attempts.iter().filter(|a| a.sent_at > now).count();
+                }
                 tracing::debug!(
                     numbers = numbers.len(),
                     attempts = attempts.len(),

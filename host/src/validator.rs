@@ -1,5 +1,8 @@
 //! A loaded validator component: compiled once, instantiated per call in a
 //! fresh sandbox, so nothing of one practice's batch can reach the next.
+//!
+//! About 400 lines, most of them the `# Errors` documentation of the
+//! constructors and of `validate`: which errors come back, and when.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +19,7 @@ use crate::history::{HistoryStore, NormaliseNumbers};
 use crate::lift;
 use crate::limits::Counted;
 use crate::options::{BatchOptions, Rules};
-use crate::report::{BatchReport, Identity, Reason};
+use crate::report::{BatchReport, HistorySeen, Identity, Reason};
 use crate::runtime::Runtime;
 use crate::sandbox::{self, Sandbox};
 use crate::world;
@@ -248,7 +251,15 @@ impl Validator {
         match result {
             Ok(result) => {
                 runtime.record(Counted::Batch);
-                let report = lift::report(self.identity.clone(), result);
+                let (result, seen) = result;
+                let report = lift::report(self.identity.clone(), result, seen);
+                if seen.after_now > 0 {
+                    tracing::warn!(
+                        validator = %self.identity,
+                        attempts = seen.after_now,
+                        "history attempts dated after now: no evidence beyond the rules' clock skew"
+                    );
+                }
                 tracing::info!(
                     validator = %self.identity,
                     patients = report.summary.total,
@@ -290,7 +301,11 @@ impl Validator {
 
     /// One batch through the component: open, push, finish; then the answer
     /// is checked against the file.
-    fn run_batch(&self, csv: &[u8], options: &BatchOptions) -> Result<WitBatchResult> {
+    fn run_batch(
+        &self,
+        csv: &[u8],
+        options: &BatchOptions,
+    ) -> Result<(WitBatchResult, HistorySeen)> {
         let limits = self.instances.runtime.limits();
         if csv.len() > limits.input_bytes {
             return Err(Error::InputTooLarge {
@@ -307,6 +322,7 @@ impl Validator {
             );
             store.set_hostcall_fuel(budget);
             store.data_mut().cap_history_numbers(max_rows);
+            store.data_mut().judge_as_of(options.now);
         };
         let result = self
             .instances
@@ -329,11 +345,11 @@ impl Validator {
                         return Ok(Err(lift::file_error(e)));
                     }
                 }
-                Ok(batch
-                    .call_finish(&mut *store, session)?
-                    .map_err(lift::file_error))
+                let finished = batch.call_finish(&mut *store, session)?;
+                let seen = store.data().history_seen();
+                Ok(finished.map(|r| (r, seen)).map_err(lift::file_error))
             })??;
-        contract::check(&result.verdicts, max_rows).map_err(|message| {
+        contract::check(&result.0.verdicts, max_rows).map_err(|message| {
             Error::ContractViolation {
                 plugin: self.identity.to_string(),
                 message,

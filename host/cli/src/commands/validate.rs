@@ -81,6 +81,18 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
         .validate(&csv, now, history)
         .with_context(|| format!("{}", args.patients.display()))?;
 
+    let after_now = report.history.after_now;
+    if after_now > 0 {
+        let (n, are) = match after_now {
+            1 => ("1 history attempt".to_string(), "is"),
+            n => (format!("{n} history attempts"), "are"),
+        };
+        eprintln!(
+            "note: {n} {are} dated after the time the file was judged as of ({}); beyond the \
+             rules' clock_skew_seconds such attempts are no evidence – check the history's dates",
+            presend_host::timestamp::format(now)
+        );
+    }
     if let Some(out) = &args.out {
         let file =
             std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
