@@ -107,6 +107,7 @@ mod tests {
             rules: id,
             deployment: None,
             summary: Summary::default(),
+            history: Default::default(),
             patients: vec![
                 patient(
                     2,

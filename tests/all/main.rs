@@ -11,6 +11,7 @@ mod hostile;
 mod hostile_files;
 mod isolation;
 mod layers;
+mod native;
 mod regression;
 mod serve;
 mod verdicts;

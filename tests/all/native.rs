@@ -1,0 +1,104 @@
+//! The same validation core, run natively and as the component, gives the
+//! same verdicts bit for bit: with the example file's real history, so the
+//! scores that depend on floating-point arithmetic (decay, the estimate) are
+//! compared too, not only the prior every number gets without history.
+
+use std::collections::HashMap;
+
+use presend_host::history::{CsvHistory, HistoryStore, Outcome};
+
+use crate::common::{NOW, example, options, validator};
+
+/// The native core's `lookup`: the example history store's answer, as the
+/// plugin's own types, each attempt naming its number by position.
+fn native_lookup(store: &CsvHistory, numbers: &[String]) -> Vec<(u32, presend_plugin::Attempt)> {
+    let position: HashMap<&str, u32> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), u32::try_from(i).unwrap()))
+        .collect();
+    let mut out = Vec::new();
+    for h in store.lookup(numbers).unwrap() {
+        let i = position[h.number.as_str()];
+        out.extend(h.attempts.into_iter().map(|a| {
+            let outcome = match a.outcome {
+                Outcome::Delivered => presend_plugin::Outcome::Delivered,
+                Outcome::Failed => presend_plugin::Outcome::Failed,
+                Outcome::PermanentFailure => presend_plugin::Outcome::PermanentFailure,
+                Outcome::TemporaryFailure => presend_plugin::Outcome::TemporaryFailure,
+                Outcome::TechnicalFailure => presend_plugin::Outcome::TechnicalFailure,
+                Outcome::Pending => presend_plugin::Outcome::Pending,
+            };
+            (
+                i,
+                presend_plugin::Attempt {
+                    sent_at: a.sent_at,
+                    outcome,
+                },
+            )
+        }));
+    }
+    out
+}
+
+#[test]
+fn native_core_and_component_agree_bit_for_bit_with_history() {
+    let store = CsvHistory::load(example("history.csv"), validator()).unwrap();
+    let patients = std::fs::read(example("patients.csv")).unwrap();
+
+    let mut batch = presend_plugin::Batch::new(presend_plugin::Rules::default_rules(), NOW);
+    batch.push(&patients);
+    let native = batch
+        .finish(|numbers| native_lookup(&store, numbers))
+        .unwrap();
+
+    let shared: std::sync::Arc<dyn HistoryStore> = std::sync::Arc::new(store);
+    let component = validator()
+        .validate(&patients, &options(Some(shared)))
+        .unwrap();
+
+    assert_eq!(native.verdicts.len(), component.patients.len());
+    let mut scored_by_history = 0;
+    for (n, c) in native.verdicts.iter().zip(&component.patients) {
+        assert_eq!(n.row, c.row);
+        assert_eq!(n.status.as_str(), c.status.as_str(), "row {}", c.row);
+        assert_eq!(n.nhs_number, c.nhs_number, "row {}", c.row);
+        assert_eq!(n.mobile_number, c.mobile_number, "row {}", c.row);
+        let codes = |r: &[presend_plugin::Reason]| -> Vec<String> {
+            r.iter().map(|r| r.code.as_str().to_string()).collect()
+        };
+        let messages: Vec<&str> = n.reasons.iter().map(|r| r.message.as_ref()).collect();
+        assert_eq!(
+            codes(&n.reasons),
+            c.reasons.iter().map(|r| r.code.clone()).collect::<Vec<_>>(),
+            "row {}",
+            c.row
+        );
+        assert_eq!(
+            messages,
+            c.reasons
+                .iter()
+                .map(|r| r.message.as_str())
+                .collect::<Vec<_>>(),
+            "row {}",
+            c.row
+        );
+        assert_eq!(
+            n.success_probability.map(f64::to_bits),
+            c.success_probability.map(f64::to_bits),
+            "row {}: {:?} vs {:?}",
+            c.row,
+            n.success_probability,
+            c.success_probability
+        );
+        assert_eq!(n.cells, c.cells, "row {}", c.row);
+        if c.success_probability.is_some_and(|p| p != 0.95) {
+            scored_by_history += 1;
+        }
+    }
+    // The comparison covered scores history changed, not just the prior.
+    assert!(
+        scored_by_history > 40,
+        "{scored_by_history} scored by history"
+    );
+}
