@@ -1,6 +1,9 @@
 //! `presend serve` over HTTP, as a platform's harness drives it: batches,
 //! live swaps under load, the deploy-directory watcher, admin endpoints,
 //! overload, metrics and graceful shutdown.
+//!
+//! Over 400 lines: one file for the service under test, most of it the
+//! swap-under-load and shutdown scenarios, which need their own small client.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -457,7 +460,10 @@ fn overload_gets_503_with_retry_after_and_shutdown_lets_batches_finish() {
     let pid = server.child.id().to_string();
     let (response, status) = std::thread::scope(|scope| {
         let in_flight = scope.spawn(|| http(&addr, "POST", &path, &[], &big));
-        std::thread::sleep(Duration::from_millis(100));
+        // SIGTERM only once the server has taken the batch on.
+        wait_until("the batch is in flight", || {
+            server.metric("presend_batches_in_flight") == 1
+        });
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         (in_flight.join().unwrap(), server.child.wait().unwrap())
     });

@@ -70,6 +70,14 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             ("{kind=\"contract\"}", c.contract_violations),
         ],
     );
+    // A slot is taken before a batch runs and given back when it has ended.
+    let in_flight = state
+        .max_batches
+        .saturating_sub(state.permits.available_permits());
+    let _ = writeln!(
+        out,
+        "# HELP presend_batches_in_flight Batches being validated now.\n# TYPE presend_batches_in_flight gauge\npresend_batches_in_flight {in_flight}"
+    );
     let _ = writeln!(
         out,
         "# HELP presend_batch_seconds Batch latency.\n# TYPE presend_batch_seconds histogram"

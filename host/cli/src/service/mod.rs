@@ -62,6 +62,7 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
         canary: setup.canary,
         admin_token: setup.admin_token,
         permits: Arc::new(Semaphore::new(setup.max_batches)),
+        max_batches: setup.max_batches,
         metrics: Metrics::default(),
     });
     if let Some(dir) = setup.deploy_dir {

@@ -28,6 +28,8 @@ pub struct AppState {
     pub canary: CanaryArgs,
     pub admin_token: Option<Arc<str>>,
     pub permits: Arc<Semaphore>,
+    /// How many batch slots there are (`--max-batches`).
+    pub max_batches: usize,
     /// One reload at a time (the watcher and the admin endpoint share it),
     /// and the look at the deploy directory the last reload acted on: the
     /// watcher does not act on it again, so a rollback stays rolled back
