@@ -26,8 +26,10 @@ use std::borrow::Cow;
 
 use crate::rules::ScoringRules;
 
-/// The chance after a failure is this times the estimate: at most 0.10.
-pub const AFTER_FAILURE_MAX: f64 = 0.10;
+/// The chance after a failure is this times the estimate: at most 0.10 (the
+/// seed: a number whose last message failed fails again more than 90% of the
+/// time). The rules' lowest prior is the same number.
+pub const AFTER_FAILURE_MAX: f64 = crate::rules::MIN_PRIOR;
 /// The chance after a delivery is at least this.
 pub const AFTER_DELIVERY_MIN: f64 = 0.50;
 

@@ -191,12 +191,17 @@ macro_rules! checked_number {
 checked_number!(
     /// The chance of a number never messaged: from 0.10 up to (not
     /// including) 1. Below 0.10 a number with no history would score below
-    /// every number whose last message failed (those score at most 0.10,
-    /// `history::AFTER_FAILURE_MAX`), against the seed's ordering.
+    /// every number whose last message failed (those score at most
+    /// [`MIN_PRIOR`]), against the seed's ordering.
     Prior,
     "from 0.10 up to (not including) 1: below 0.10 a number never messaged would score below one whose last message failed",
-    |v| (crate::history::AFTER_FAILURE_MAX..1.0).contains(&v)
+    |v| (MIN_PRIOR..1.0).contains(&v)
 );
+
+/// The lowest prior allowed: the most a number whose last message failed
+/// can score (`history::AFTER_FAILURE_MAX` is this), so that a number never
+/// messaged never ranks below one that failed.
+pub const MIN_PRIOR: f64 = 0.10;
 checked_number!(
     /// A number above 0.
     Positive, "above 0", |v| v > 0.0

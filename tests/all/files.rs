@@ -142,7 +142,7 @@ fn bad_rules_are_refused_with_line_and_column() {
             message,
         } => {
             assert_eq!((origin.as_str(), *line, *column), ("rules.toml", 4, 9));
-            assert!(message.contains("between 0 and 1"), "{message}");
+            assert!(message.contains("up to (not including) 1"), "{message}");
         }
         other => panic!("{other:?}"),
     }
