@@ -16,7 +16,6 @@
 //! Figures, not pass/fail: machines here are shared and noisy, so targets
 //! are compared by a person reading medians, never asserted.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,10 @@ use presend_host::history::{
     Attempt, CsvHistory, HistoryRecord, HistoryStore, Outcome, SqliteHistory,
 };
 use presend_host::{BatchOptions, Runtime, Validator};
+
+#[path = "support/native_lookup.rs"]
+mod native_lookup;
+use native_lookup::native_lookup;
 
 const PATIENTS: usize = 100_000;
 const ATTEMPTS: usize = 1_000_000;
@@ -222,41 +225,6 @@ fn median(runs: usize, mut f: impl FnMut()) -> Duration {
         .collect();
     times.sort();
     times[runs / 2]
-}
-
-/// What the host does for the component, done for the native core: look
-/// the numbers up, and answer with (position, attempt) pairs.
-fn native_lookup(
-    history: &dyn HistoryStore,
-    numbers: &[String],
-) -> Vec<(u32, presend_plugin::Attempt)> {
-    let position: HashMap<&str, u32> = numbers
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i as u32))
-        .collect();
-    let mut out = Vec::new();
-    for h in history.lookup(numbers).expect("lookup") {
-        let Some(&i) = position.get(h.number.as_str()) else {
-            continue;
-        };
-        out.extend(h.attempts.into_iter().map(|a| (i, native(a))));
-    }
-    out
-}
-
-fn native(a: Attempt) -> presend_plugin::Attempt {
-    presend_plugin::Attempt {
-        sent_at: a.sent_at,
-        outcome: match a.outcome {
-            Outcome::Delivered => presend_plugin::Outcome::Delivered,
-            Outcome::Failed => presend_plugin::Outcome::Failed,
-            Outcome::PermanentFailure => presend_plugin::Outcome::PermanentFailure,
-            Outcome::TemporaryFailure => presend_plugin::Outcome::TemporaryFailure,
-            Outcome::TechnicalFailure => presend_plugin::Outcome::TechnicalFailure,
-            Outcome::Pending => presend_plugin::Outcome::Pending,
-        },
-    }
 }
 
 /// Numbers the bench uses: 07912 000000 upwards (a GB mobile range). They

@@ -3,43 +3,13 @@
 //! scores that depend on floating-point arithmetic (decay, the estimate) are
 //! compared too, not only the prior every number gets without history.
 
-use std::collections::HashMap;
-
-use presend_host::history::{CsvHistory, HistoryStore, Outcome};
+use presend_host::history::{CsvHistory, HistoryStore};
 
 use crate::common::{NOW, example, options, validator};
 
-/// The native core's `lookup`: the example history store's answer, as the
-/// plugin's own types, each attempt naming its number by position.
-fn native_lookup(store: &CsvHistory, numbers: &[String]) -> Vec<(u32, presend_plugin::Attempt)> {
-    let position: HashMap<&str, u32> = numbers
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), u32::try_from(i).unwrap()))
-        .collect();
-    let mut out = Vec::new();
-    for h in store.lookup(numbers).unwrap() {
-        let i = position[h.number.as_str()];
-        out.extend(h.attempts.into_iter().map(|a| {
-            let outcome = match a.outcome {
-                Outcome::Delivered => presend_plugin::Outcome::Delivered,
-                Outcome::Failed => presend_plugin::Outcome::Failed,
-                Outcome::PermanentFailure => presend_plugin::Outcome::PermanentFailure,
-                Outcome::TemporaryFailure => presend_plugin::Outcome::TemporaryFailure,
-                Outcome::TechnicalFailure => presend_plugin::Outcome::TechnicalFailure,
-                Outcome::Pending => presend_plugin::Outcome::Pending,
-            };
-            (
-                i,
-                presend_plugin::Attempt {
-                    sent_at: a.sent_at,
-                    outcome,
-                },
-            )
-        }));
-    }
-    out
-}
+#[path = "../../host/benches/support/native_lookup.rs"]
+mod native_lookup;
+use native_lookup::native_lookup;
 
 #[test]
 fn native_core_and_component_agree_bit_for_bit_with_history() {

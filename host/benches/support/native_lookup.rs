@@ -1,0 +1,41 @@
+//! What the host does for the component, done for the validation core run
+//! natively: the benchmark and `tests/all/native.rs` both include this file.
+
+use std::collections::HashMap;
+
+use presend_host::history::{Attempt, HistoryStore, Outcome};
+
+/// What the host does for the component, done for the native core: look
+/// the numbers up, and answer with (position, attempt) pairs.
+pub fn native_lookup(
+    history: &dyn HistoryStore,
+    numbers: &[String],
+) -> Vec<(u32, presend_plugin::Attempt)> {
+    let position: HashMap<&str, u32> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i as u32))
+        .collect();
+    let mut out = Vec::new();
+    for h in history.lookup(numbers).expect("lookup") {
+        let Some(&i) = position.get(h.number.as_str()) else {
+            continue;
+        };
+        out.extend(h.attempts.into_iter().map(|a| (i, native(a))));
+    }
+    out
+}
+
+fn native(a: Attempt) -> presend_plugin::Attempt {
+    presend_plugin::Attempt {
+        sent_at: a.sent_at,
+        outcome: match a.outcome {
+            Outcome::Delivered => presend_plugin::Outcome::Delivered,
+            Outcome::Failed => presend_plugin::Outcome::Failed,
+            Outcome::PermanentFailure => presend_plugin::Outcome::PermanentFailure,
+            Outcome::TemporaryFailure => presend_plugin::Outcome::TemporaryFailure,
+            Outcome::TechnicalFailure => presend_plugin::Outcome::TechnicalFailure,
+            Outcome::Pending => presend_plugin::Outcome::Pending,
+        },
+    }
+}
