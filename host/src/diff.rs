@@ -23,7 +23,11 @@ impl From<&PatientVerdict> for VerdictKey {
         VerdictKey {
             row: p.row,
             status: p.status,
-            codes: p.reasons.iter().map(|r| r.code.clone()).collect(),
+            codes: p
+                .reasons
+                .iter()
+                .map(|r| r.code.as_str().to_string())
+                .collect(),
         }
     }
 }

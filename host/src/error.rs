@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::codes::FileErrorCode;
 use crate::diff::VerdictDiff;
 use crate::limits::{Counted, Limit};
 
@@ -12,7 +13,12 @@ use crate::limits::{Counted, Limit};
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong when embedding the validator. Each message
-/// says what was wrong, where, and what to do.
+/// says what was wrong, where, and what to do; [`Error::kind`] says whose
+/// problem it is, and so what a platform should do about it.
+///
+/// A failure's cause, where there is one, is its
+/// [`source`](std::error::Error::source): log the whole chain (`{:#}` with
+/// `anyhow`, or walk `source()`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -87,7 +93,7 @@ pub enum Error {
     #[error("{}{message}", row.map(|r| format!("row {r}: ")).unwrap_or_default())]
     File {
         /// Stable code: `empty-file`, `missing-column`, `too-many-rows`, `malformed-csv`...
-        code: String,
+        code: FileErrorCode,
         /// The validator's message, which says what to do.
         message: String,
         /// The spreadsheet row, when there is one.
@@ -249,7 +255,58 @@ pub enum Error {
     },
 }
 
+/// Whose problem an [`Error`] is, and so what to do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The practice's file cannot be validated as a whole ([`Error::File`],
+    /// [`Error::InputTooLarge`]). Show the practice the message (it names
+    /// the row or column and what to fix) and send nothing; the same file
+    /// gives the same error again.
+    File,
+    /// The history store failed ([`Error::History`]). The batch sent
+    /// nothing; retry later, and page whoever runs the store if it goes on.
+    /// The cause is the store's own error (a `rusqlite::Error`...).
+    History,
+    /// The deployed validator misbehaved: out of time or memory, trapped,
+    /// over a limit, or broke the contract ([`Error::plugin`] names it).
+    /// Roll back to the previous version; the practice's file is not at
+    /// fault.
+    Validator,
+    /// What the platform or its operator gave is not usable: a component,
+    /// a rules document, a deploy directory, a canary, a time. Fix the
+    /// configuration; nothing was activated or validated.
+    Configuration,
+    /// The host itself: a file it could not read or write, the runtime it
+    /// could not set up. Look at the cause.
+    Host,
+}
+
 impl Error {
+    /// Whose problem this is; see [`ErrorKind`] for what to do.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::File { .. } | Error::InputTooLarge { .. } => ErrorKind::File,
+            Error::History { .. } => ErrorKind::History,
+            Error::Timeout { .. }
+            | Error::MemoryLimit { .. }
+            | Error::Trap { .. }
+            | Error::LimitExceeded { .. }
+            | Error::ContractViolation { .. } => ErrorKind::Validator,
+            Error::InvalidComponent { .. }
+            | Error::IncompatibleComponent { .. }
+            | Error::ForbiddenImport { .. }
+            | Error::Rules { .. }
+            | Error::CanaryFailed { .. }
+            | Error::CanaryChanged { .. }
+            | Error::DeployFile { .. }
+            | Error::NoPreviousDeployment
+            | Error::Expected { .. }
+            | Error::Time { .. } => ErrorKind::Configuration,
+            Error::Io { .. } | Error::Runtime { .. } => ErrorKind::Host,
+        }
+    }
+
     /// A history store's failure, for implementers of
     /// [`crate::history::HistoryStore`]: `origin` names the store (a path, a
     /// URL without its password), `message` says what went wrong.

@@ -13,19 +13,85 @@
 //! rule versions while batches run.
 //!
 //! ```no_run
-//! use presend_host::{BatchOptions, Runtime, Validator};
+//! use std::sync::Arc;
+//! use presend_host::history::SqliteHistory;
+//! use presend_host::{ErrorKind, Runtime, Validator};
 //!
+//! // Once per process: the engine, and the validator compiled once.
 //! let runtime = Runtime::new()?;
 //! let validator = Validator::embedded(&runtime)?;
-//! let options = BatchOptions {
-//!     rules: validator.default_rules().clone(),
-//!     now: 1_795_737_600,
-//!     history: None,
-//! };
-//! let report = validator.validate(b"NHS Number,Mobile\n9990000018,07700 900123\n", &options)?;
-//! assert_eq!(report.summary.accepted, 1);
+//! let history = Arc::new(SqliteHistory::open("history.db")?);
+//!
+//! // Per batch: the rules in force, "now", and the platform's history.
+//! let options = validator.options().history(history);
+//! let csv = b"NHS Number,Mobile\n9990000018,07700 900123\n";
+//! match validator.validate(csv, &options) {
+//!     Ok(report) => {
+//!         for patient in report.not_accepted() {
+//!             // row, status, reasons (code + plain English), success_probability
+//!         }
+//!     }
+//!     Err(e) => match e.kind() {
+//!         ErrorKind::File => { /* show the practice e.to_string() */ }
+//!         ErrorKind::History => { /* retry later; page whoever runs the store */ }
+//!         ErrorKind::Validator => { /* roll back the deployed validator */ }
+//!         _ => { /* our configuration or host: log the chain, fix it */ }
+//!     },
+//! }
 //! # Ok::<(), presend_host::Error>(())
 //! ```
+//!
+//! `examples/embed.rs` is the whole program, each kind of failure included.
+//!
+//! # Errors
+//!
+//! Every fallible function says in its `# Errors` section which [`Error`]s
+//! come back. [`Error::kind`] sorts them by whose problem they are
+//! ([`ErrorKind`]): the practice's file, the history store, the deployed
+//! validator, the platform's configuration, the host. Codes are enums
+//! ([`FileErrorCode`], [`ReasonCode`]) whose `as_str` is the stable string
+//! of the JSON. A cause is kept as the error's `source()`: a SQLite failure
+//! carries its `rusqlite::Error` (so a platform can retry on `SQLITE_BUSY`).
+//! A [`history::HistoryStore`] of the platform's own returns
+//! [`Error::history`] or [`Error::history_caused_by`].
+//!
+//! # Sharing
+//!
+//! [`Runtime`] is cheap to clone; [`Validator`], [`deployment::Deployments`]
+//! and the history stores are `Send + Sync`: load once, put them in an
+//! `Arc`, and call from any number of threads. Every call gets its own
+//! wasmtime store and instance, so batches never wait for each other in the
+//! validator ([`history::SqliteHistory`] says how its lookups share one
+//! connection).
+//!
+//! # Depending on it
+//!
+//! `presend-host` is the library alone: the `presend` command and its HTTP
+//! service are the `presend-cli` crate, so an embedder builds none of clap,
+//! tokio or axum. wasmtime is pinned to an exact version and re-exported as
+//! [`wasmtime`], for [`Runtime::engine`] and [`Validator::from_component`].
+//!
+//! In a debug build, Cranelift compiles the component about ten times slower
+//! (3.4-3.9 s instead of 0.34-0.39 s) unless it is optimised. Copy these
+//! lines into your workspace's `Cargo.toml`:
+//!
+//! ```toml
+//! [profile.dev.package.cranelift-codegen]
+//! opt-level = 2
+//! [profile.dev.package.regalloc2]
+//! opt-level = 2
+//! [profile.dev.package.cranelift-frontend]
+//! opt-level = 2
+//! [profile.dev.package.wasmtime-internal-cranelift]
+//! opt-level = 2
+//! [profile.dev.package.wasmparser]
+//! opt-level = 2
+//! [profile.dev.package.wasmtime-environ]
+//! opt-level = 2
+//! ```
+//!
+//! or load through a [`ComponentCache`] ([`Validator::load_cached`]): after
+//! the first run the component is not compiled at all.
 //!
 //! # Architecture
 //!
@@ -34,8 +100,9 @@
 //! in a circle).
 //!
 //! 1. Leaves: `limits` (limits, counters), `timestamp`, `digest` (sha256),
-//!    `embedded` (the bundled component and example file), `report` (what a
-//!    batch produced), then `diff` and `reasons` (reading a report), `error`.
+//!    `embedded` (the bundled component and example file), `codes` (reason
+//!    and file-error codes), `report` (what a batch produced), then `diff`
+//!    and `reasons` (reading a report), `error`.
 //! 2. [`history`]: attempts, the [`history::HistoryStore`] trait and its CSV
 //!    and SQLite stores. It normalises numbers through the small
 //!    [`history::NormaliseNumbers`] trait, so it never calls the sandbox.
@@ -53,9 +120,11 @@
 //! (`host/cli`), so an embedder builds none of clap, axum or tokio.
 
 #![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
 
 mod bindings;
 mod cache;
+mod codes;
 mod contract;
 pub mod deployment;
 mod diff;
@@ -75,9 +144,10 @@ mod validator;
 mod world;
 
 pub use cache::{CacheOutcome, ComponentCache};
+pub use codes::{FileErrorCode, ReasonCode};
 pub use diff::{VerdictChange, VerdictDiff, VerdictKey};
 pub use embedded::{EMBEDDED_VALIDATOR, EXAMPLE_PATIENTS};
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, Error, ErrorKind, Result};
 pub use limits::{Counters, Limit, Limits};
 pub use options::{BatchOptions, Rules};
 pub use report::{

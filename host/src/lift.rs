@@ -44,7 +44,7 @@ pub(crate) fn identity(id: wit::RulesIdentity) -> Identity {
 /// A reason a patient or a number was refused.
 pub(crate) fn reason(r: wit::Reason) -> Reason {
     Reason {
-        code: r.code,
+        code: r.code.into(),
         message: r.message,
     }
 }
@@ -52,7 +52,7 @@ pub(crate) fn reason(r: wit::Reason) -> Reason {
 /// A file the validator refused as a whole.
 pub(crate) fn file_error(e: wit::FileError) -> Error {
     Error::File {
-        code: e.code,
+        code: e.code.into(),
         message: e.message,
         row: e.row,
     }

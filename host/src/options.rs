@@ -2,9 +2,11 @@
 //! where history comes from.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use crate::history::HistoryStore;
 use crate::report::Identity;
+use crate::timestamp;
 
 /// A rules document the validator accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +35,21 @@ impl Rules {
     }
 }
 
-/// What a batch runs with, besides the file.
+/// What a batch runs with, besides the file. Start from
+/// `Validator::options` (its default rules, the current time, no history) or
+/// [`BatchOptions::new`], then change what differs:
+///
+/// ```no_run
+/// # use std::sync::Arc;
+/// # use presend_host::{Runtime, Validator, history::SqliteHistory};
+/// # let runtime = Runtime::new()?;
+/// # let validator = Validator::embedded(&runtime)?;
+/// let options = validator
+///     .options()
+///     .as_of(std::time::SystemTime::now())
+///     .history(Arc::new(SqliteHistory::open("history.db")?));
+/// # Ok::<(), presend_host::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct BatchOptions {
     /// The rules to judge by.
@@ -44,6 +60,42 @@ pub struct BatchOptions {
     pub now: i64,
     /// Where delivery history comes from; `None`: every number is new.
     pub history: Option<Arc<dyn HistoryStore>>,
+}
+
+impl BatchOptions {
+    /// Judged by `rules`, as of the current time, with no history.
+    pub fn new(rules: Rules) -> BatchOptions {
+        BatchOptions {
+            rules,
+            now: timestamp::now(),
+            history: None,
+        }
+    }
+
+    /// Judged by `rules` instead.
+    pub fn rules(mut self, rules: Rules) -> BatchOptions {
+        self.rules = rules;
+        self
+    }
+
+    /// Judged as of `now`: dates of birth and history. A time before 1970
+    /// is taken as it is.
+    pub fn as_of(mut self, now: SystemTime) -> BatchOptions {
+        self.now = timestamp::from_system_time(now);
+        self
+    }
+
+    /// Judged as of `seconds` since the Unix epoch (UTC).
+    pub fn as_of_unix(mut self, seconds: i64) -> BatchOptions {
+        self.now = seconds;
+        self
+    }
+
+    /// With delivery history from `store`.
+    pub fn history(mut self, store: Arc<dyn HistoryStore>) -> BatchOptions {
+        self.history = Some(store);
+        self
+    }
 }
 
 impl std::fmt::Debug for BatchOptions {

@@ -30,6 +30,10 @@ pub fn national_mobile(e164: &str) -> String {
 
 /// Writes the reasons CSV for `report`: UTF-8 with a byte-order mark, which
 /// is what Excel needs to show names like "Zoë" correctly, and CRLF.
+///
+/// # Errors
+///
+/// The writer's error, as a `csv::Error` (an I/O error inside).
 pub fn write_reasons<W: Write>(report: &BatchReport, mut out: W) -> csv::Result<()> {
     out.write_all(b"\xEF\xBB\xBF")?;
     let mut writer = csv::WriterBuilder::new()

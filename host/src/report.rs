@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codes::ReasonCode;
+
 /// A name and a semver version (of a validator, or of rules).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Identity {
@@ -45,7 +47,7 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reason {
     /// Stable code, e.g. `invalid-nhs-number`.
-    pub code: String,
+    pub code: ReasonCode,
     /// Plain English for the practice.
     pub message: String,
 }

@@ -47,11 +47,20 @@ struct Inner {
 
 impl Runtime {
     /// A runtime with the default limits.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Runtime`] when the engine, its linker or its epoch thread
+    /// cannot be set up (not expected on a supported platform).
     pub fn new() -> Result<Runtime> {
         Runtime::with_limits(Limits::default())
     }
 
     /// A runtime whose batches run under `limits`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::new`].
     pub fn with_limits(limits: Limits) -> Result<Runtime> {
         let mut config = Config::new();
         // The time budget: a background thread bumps the epoch every TICK and

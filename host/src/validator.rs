@@ -204,6 +204,13 @@ impl Validator {
         &self.default_rules
     }
 
+    /// Options for a batch: this validator's default rules, judged as of
+    /// the current time, with no history. Change what differs with the
+    /// [`BatchOptions`] setters.
+    pub fn options(&self) -> BatchOptions {
+        BatchOptions::new(self.default_rules.clone())
+    }
+
     /// Checks a rules document; `origin` (a path) names it in errors.
     ///
     /// # Errors

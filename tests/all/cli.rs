@@ -1,4 +1,7 @@
 //! The `presend` command, as test harnesses drive it.
+//!
+//! Over 400 lines: one file for the program under test, a test per command
+//! and per promise its `--help` makes.
 
 use std::path::Path;
 use std::process::{Command, Output};

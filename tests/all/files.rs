@@ -7,7 +7,7 @@ use crate::common::{codes, options, row, run, validator};
 
 fn refuse(csv: &[u8]) -> (String, String, Option<u32>) {
     match validator().validate(csv, &options(None)) {
-        Err(Error::File { code, message, row }) => (code, message, row),
+        Err(Error::File { code, message, row }) => (code.as_str().to_string(), message, row),
         other => panic!("expected a file error, got {other:?}"),
     }
 }

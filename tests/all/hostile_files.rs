@@ -22,7 +22,7 @@ fn utf16le(text: &str) -> Vec<u8> {
 fn only_blank_lines_is_an_empty_file() {
     match validator().validate(b"\n\r\n \n\t\n,,\n", &options(None)) {
         Err(Error::File { code, message, .. }) => {
-            assert_eq!(code, "empty-file");
+            assert_eq!(code.as_str(), "empty-file");
             assert!(message.contains("add a header row"), "{message}");
         }
         other => panic!("expected a file error, got {:?}", other.map(|r| r.summary)),

@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod deploy;
+mod embedder;
 mod failures;
 mod files;
 mod golden;

@@ -40,7 +40,10 @@ fn native_core_and_component_agree_bit_for_bit_with_history() {
         let messages: Vec<&str> = n.reasons.iter().map(|r| r.message.as_ref()).collect();
         assert_eq!(
             codes(&n.reasons),
-            c.reasons.iter().map(|r| r.code.clone()).collect::<Vec<_>>(),
+            c.reasons
+                .iter()
+                .map(|r| r.code.as_str().to_string())
+                .collect::<Vec<_>>(),
             "row {}",
             c.row
         );

@@ -46,7 +46,7 @@ pub enum Format {
 pub fn parse_now(text: Option<&str>, origin: &str) -> anyhow::Result<i64> {
     Ok(match text {
         Some(text) => {
-            presend_host::timestamp::parse(text).ok_or_else(|| presend_host::Error::Time {
+            presend_host::timestamp::parse(text).map_err(|_| presend_host::Error::Time {
                 origin: origin.into(),
                 value: text.to_string(),
             })?

@@ -27,6 +27,20 @@ pub struct Canary<'a> {
     pub force: bool,
 }
 
+impl std::fmt::Debug for Canary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the file: it holds patients.
+        f.debug_struct("Canary")
+            .field("origin", &self.origin)
+            .field("bytes", &self.csv.len())
+            .field("now", &self.now)
+            .field("history", &self.history.is_some())
+            .field("expected", &self.expected.map(<[VerdictKey]>::len))
+            .field("force", &self.force)
+            .finish()
+    }
+}
+
 /// Reads expected verdicts from the JSON `presend validate --format json`
 /// writes (only `patients[].row`, `.status` and `.reasons[].code` are read).
 ///

@@ -33,6 +33,7 @@ use crate::validator::Validator;
 
 /// A rule version, prepared: the component compiled and its world checked,
 /// the rules checked by that component. Not serving until activated.
+#[derive(Debug)]
 pub struct Version {
     validator: Arc<Validator>,
     validator_part: PartIdentity,
@@ -54,6 +55,12 @@ impl Version {
     /// Prepares a version from a component (`None`: the embedded validator)
     /// and rules (`None`: the validator's default rules). With a `cache`,
     /// a component compiled before is not compiled again.
+    ///
+    /// # Errors
+    ///
+    /// As `Validator::load` for the component ([`Error::InvalidComponent`],
+    /// [`Error::ForbiddenImport`], [`Error::IncompatibleComponent`]...), and
+    /// [`Error::Rules`] when it refuses the rules.
     pub fn prepare(
         runtime: &Runtime,
         cache: Option<&ComponentCache>,
@@ -171,6 +178,10 @@ impl Version {
     }
 
     /// Validates a batch with this version.
+    ///
+    /// # Errors
+    ///
+    /// As `Validator::validate`.
     pub fn validate(
         &self,
         csv: &[u8],
@@ -220,6 +231,7 @@ impl Version {
 }
 
 /// A version while it serves.
+#[derive(Debug)]
 pub struct Deployment {
     version: Arc<Version>,
     info: DeploymentInfo,
@@ -237,6 +249,10 @@ impl Deployment {
     }
 
     /// Validates a batch; the report names this deployment.
+    ///
+    /// # Errors
+    ///
+    /// As `Validator::validate`.
     pub fn validate(
         &self,
         csv: &[u8],
@@ -249,12 +265,16 @@ impl Deployment {
     }
 }
 
+#[derive(Debug)]
 struct Slots {
     active: Arc<Deployment>,
     previous: Option<Arc<Deployment>>,
 }
 
-/// The active version and the previous one, swapped atomically.
+/// The active version and the previous one, swapped atomically. `Send +
+/// Sync`: share one between the threads that run batches and the one that
+/// deploys.
+#[derive(Debug)]
 pub struct Deployments {
     slots: ArcSwap<Slots>,
     /// Activations and rollbacks one at a time (readers never take it).
@@ -308,6 +328,10 @@ impl Deployments {
 
     /// Makes the previous version active again (with a new id); the one
     /// rolled back from becomes the previous, so a rollback can be undone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoPreviousDeployment`] when nothing served before.
     pub fn rollback(&self) -> Result<Arc<Deployment>> {
         let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.slots.load_full();

@@ -106,7 +106,7 @@ pub fn read_history_csv(
             continue;
         }
         let cell = |i: usize| record.get(i).unwrap_or("");
-        let sent_at = timestamp::parse(cell(sent_col)).ok_or_else(|| {
+        let sent_at = timestamp::parse(cell(sent_col)).map_err(|_| {
             fail(
                 Some(row),
                 "column sent_at: not a time – use RFC 3339 (2026-11-27T09:30:00Z) or YYYY-MM-DD HH:MM:SS in UTC".into(),
@@ -167,12 +167,23 @@ fn record_line(bytes: &[u8], start: u64, line: u64) -> u64 {
     line
 }
 
-/// History from a CSV file, held in memory.
-#[derive(Debug)]
+/// History from a CSV file, held in memory. `Send + Sync`: lookups only
+/// read, so any number of batches share one without waiting.
 pub struct CsvHistory {
     path: PathBuf,
     by_number: HashMap<String, Vec<Attempt>>,
     skipped: usize,
+}
+
+impl std::fmt::Debug for CsvHistory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Counts, never the numbers: a `{:?}` may end up in a log.
+        f.debug_struct("CsvHistory")
+            .field("path", &self.path)
+            .field("numbers", &self.by_number.len())
+            .field("skipped", &self.skipped)
+            .finish()
+    }
 }
 
 impl CsvHistory {

@@ -29,8 +29,8 @@ pub async fn batches(
 ) -> Response {
     let now = match query.now.as_deref().map(presend_host::timestamp::parse) {
         None => presend_host::timestamp::now(),
-        Some(Some(now)) => now,
-        Some(None) => {
+        Some(Ok(now)) => now,
+        Some(Err(_)) => {
             return error_response(
                 StatusCode::BAD_REQUEST,
                 "bad-now",
