@@ -186,7 +186,10 @@ fn main() {
         "cold: load precompiled (Component::deserialize)",
         precompiled,
     );
-    row("cold: load_embedded (compile + identity + rules)", load);
+    row(
+        "cold: Validator::embedded (compile + identity + rules)",
+        load,
+    );
     row("cold: load from the precompiled cache (hit)", cached);
     row(
         "load the 1M-attempt history CSV (CsvHistory::load)",
