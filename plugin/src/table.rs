@@ -369,17 +369,7 @@ fn find_columns(
             } else {
                 "a mobile number column (headed \"Mobile Number\")"
             };
-            let looks_like_data = headers
-                .iter()
-                .any(|h| crate::nhs::parse(h).is_ok() || crate::mobile::parse(h).is_ok());
-            let found = if looks_like_data {
-                // Do not echo a patient's details back: say what it looks like.
-                "The first row looks like a patient, not column headings – add a header row"
-                    .to_string()
-            } else {
-                let list: Vec<String> = headers.iter().map(|h| format!("\"{h}\"")).collect();
-                format!("Columns found: {}", list.join(", "))
-            };
+            let found = columns_found(&headers);
             Err(FileError {
                 code: "missing-column",
                 message: format!("The file needs {missing}. {found}"),
@@ -389,9 +379,70 @@ fn find_columns(
     }
 }
 
+/// Headings named back in a `missing-column` message, at most.
+const NAMED_HEADINGS: usize = 8;
+/// Characters of each heading named back, at most.
+const HEADING_CHARS: usize = 30;
+
+/// What a `missing-column` message says of the header row: its first few
+/// headings, each cut short, so a huge header row gives a short message. A
+/// row that looks like a patient (a valid NHS number or mobile, or any run
+/// of 6 or more digits in a heading) is not echoed at all: it is data.
+fn columns_found(headers: &[String]) -> String {
+    let digit_run = |h: &str| {
+        h.split(|c: char| !c.is_ascii_digit())
+            .any(|run| run.len() >= 6)
+    };
+    let looks_like_data = headers
+        .iter()
+        .any(|h| crate::nhs::parse(h).is_ok() || crate::mobile::parse(h).is_ok() || digit_run(h));
+    if looks_like_data {
+        return "The first row looks like a patient, not column headings – add a header row"
+            .to_string();
+    }
+    let mut list: Vec<String> = headers
+        .iter()
+        .take(NAMED_HEADINGS)
+        .map(|h| {
+            let mut cut: String = h.chars().take(HEADING_CHARS).collect();
+            if cut.len() < h.len() {
+                cut.push('…');
+            }
+            format!("\"{cut}\"")
+        })
+        .collect();
+    if headers.len() > NAMED_HEADINGS {
+        list.push(format!("and {} more", headers.len() - NAMED_HEADINGS));
+    }
+    format!("Columns found: {}", list.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 7.9 MB header came back as a 12.9 MB error, and a heading holding a
+    /// name and a number came back verbatim.
+    #[test]
+    fn missing_column_names_few_headings_and_never_a_number() {
+        let many: Vec<String> = (0..100_000)
+            .map(|i| format!("Heading {}", "x".repeat(i % 90)))
+            .collect();
+        let message = columns_found(&many);
+        assert!(message.len() < 500, "{} bytes", message.len());
+        assert!(message.ends_with("and 99992 more"), "{message}");
+        let with_number = ["Name".to_string(), "Alex Smith 07700 900123".to_string()];
+        let message = columns_found(&with_number);
+        assert!(
+            !message.contains("Alex") && !message.contains("900123"),
+            "{message}"
+        );
+        let plain = ["NHS Number".to_string(), "Name".to_string()];
+        assert_eq!(
+            columns_found(&plain),
+            "Columns found: \"NHS Number\", \"Name\""
+        );
+    }
 
     /// Row numbers and cells of every data row.
     type Rows = Vec<(u32, Vec<String>)>;
