@@ -15,4 +15,5 @@ mod layers;
 mod native;
 mod regression;
 mod serve;
+mod serve_limits;
 mod verdicts;

@@ -17,24 +17,26 @@ use serde_json::Value;
 use crate::common::example;
 
 const NOW: &str = "2026-11-27T09:00:00Z";
-const TOKEN: &str = "s3cret-token-for-tests";
+pub(crate) const TOKEN: &str = "s3cret-token-for-tests-0123456789abcdef";
 
 /// A running `presend serve`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
     dir: tempfile::TempDir,
 }
 
 impl Server {
     /// Starts the server on a free port with a deploy directory, the example
     /// history and the admin token, plus `extra` arguments.
-    fn start(extra: &[&str]) -> Server {
+    pub(crate) fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let deploy = dir.path().join("deploy");
         std::fs::create_dir(&deploy).unwrap();
         let token = dir.path().join("token");
         std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+        std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_presend"))
             .args([
                 "serve",
@@ -72,7 +74,13 @@ impl Server {
         self.dir.path().join("deploy")
     }
 
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         http(&self.addr, method, path, headers, body)
     }
 
@@ -94,7 +102,7 @@ impl Server {
         self.request("GET", "/v1/deployment", &[], b"").json()
     }
 
-    fn metric(&self, name: &str) -> u64 {
+    pub(crate) fn metric(&self, name: &str) -> u64 {
         let text = String::from_utf8(self.request("GET", "/metrics", &[], b"").body).unwrap();
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
@@ -109,21 +117,27 @@ impl Drop for Server {
     }
 }
 
-struct Response {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) headers: HashMap<String, String>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Response {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
     }
 }
 
 /// One HTTP/1.1 request on a fresh connection.
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+pub(crate) fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -195,7 +209,7 @@ fn deploy(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::rename(&tmp, dir.join(name)).unwrap();
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(

@@ -47,33 +47,42 @@ pub struct ServeArgs {
     /// is acted on once the files have stayed the same for one more look.
     #[arg(long, default_value_t = 250, value_name = "MS")]
     poll_ms: u64,
+    /// How far `?now=` may be from this server's clock, in days; further is
+    /// refused (400), so a typo cannot make every date of birth valid.
+    #[arg(long, default_value_t = 3650, value_name = "DAYS")]
+    now_window_days: u64,
+    /// How long a batch's file may take to arrive once it has a slot, in
+    /// seconds; a slower upload gets 408 and gives the slot back.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    body_timeout_secs: u64,
+    /// On SIGTERM or Ctrl-C, how long to let open connections and in-flight
+    /// batches finish, in seconds; then the rest are dropped and the process
+    /// exits 0.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    shutdown_grace_secs: u64,
     #[command(flatten)]
     canary: CanaryArgs,
 }
 
 /// Starts the async runtime and serves until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("starting the async runtime")?
-        .block_on(serve(args))
+        .context("starting the async runtime")?;
+    let served = runtime.block_on(serve(args));
+    // Connections still open after the deadline are dropped here; a batch
+    // still running is bounded by the validator's own time limit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    served
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let admin_token = match (&args.admin_token_file, std::env::var(TOKEN_ENV)) {
-        (Some(path), _) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading the admin token {}", path.display()))?
-                .trim()
-                .to_string(),
-        ),
-        (None, Ok(token)) => Some(token.trim().to_string()),
+        (Some(path), _) => Some(read_token_file(path)?),
+        (None, Ok(token)) => Some(check_token(&token, TOKEN_ENV)?),
         (None, Err(_)) => None,
     };
-    if admin_token.as_deref() == Some("") {
-        anyhow::bail!("the admin token is empty – put a long random string in it");
-    }
     let runtime = Runtime::new()?;
     let deploy_dir = args.deploy_dir.as_ref().map(DeployDir::new);
     let cache_dir = args
@@ -105,6 +114,53 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin_token: admin_token.map(Arc::from),
         max_batches: args.max_batches.max(1),
         poll: Duration::from_millis(args.poll_ms.max(10)),
+        now_window: Duration::from_secs(args.now_window_days.saturating_mul(86_400)),
+        body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
     })
     .await
+}
+
+/// The shortest admin token accepted.
+const MIN_TOKEN_CHARS: usize = 32;
+
+/// Reads the admin token file, refusing one that others may read or write.
+fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
+    let metadata = std::fs::metadata(path)
+        .with_context(|| format!("reading the admin token {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            anyhow::bail!(
+                "the admin token {} can be read or written by other users (mode {:o}) – run `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the admin token {}", path.display()))?;
+    check_token(&text, &path.display().to_string())
+}
+
+/// A token is one line of at least 32 visible ASCII characters (a trailing
+/// newline is allowed): anything else would lock admin out or be guessable.
+fn check_token(text: &str, origin: &str) -> anyhow::Result<String> {
+    let token = text.strip_suffix('\n').unwrap_or(text);
+    let token = token.strip_suffix('\r').unwrap_or(token);
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        anyhow::bail!(
+            "the admin token in {origin} must be one line of visible ASCII characters (no spaces, no second line) – generate one with `openssl rand -hex 32`"
+        );
+    }
+    if token.len() < MIN_TOKEN_CHARS {
+        anyhow::bail!(
+            "the admin token in {origin} is {} characters; it must be at least {MIN_TOKEN_CHARS} – generate one with `openssl rand -hex 32`",
+            token.len()
+        );
+    }
+    Ok(token.to_string())
 }

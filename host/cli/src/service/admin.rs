@@ -29,7 +29,7 @@ fn refuse_without_token(state: &AppState, headers: &HeaderMap) -> Option<Respons
     if constant_time_eq(given.as_bytes(), token.as_bytes()) {
         None
     } else {
-        tracing::warn!("admin request refused: missing or wrong token");
+        state.admin_refusals.refused();
         Some(error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -4,40 +4,92 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use presend_host::Error;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::state::{AppState, deployment_json, error_response};
 
-/// The query of `POST /v1/batches`.
-#[derive(Deserialize)]
-pub struct BatchQuery {
-    /// RFC 3339; default: now.
-    pub now: Option<String>,
+/// `?now=` of `POST /v1/batches`, read by hand so that every mistake in
+/// the query gets the JSON error body: RFC 3339, at most once, within the
+/// service's window around its own clock; absent: the current time.
+///
+/// A refusal is its error code and message, answered as 400.
+fn batch_now(state: &AppState, query: Option<&str>) -> Result<i64, (&'static str, String)> {
+    let bad = |code: &'static str, message: String| (code, message);
+    let mut given = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if key != "now" {
+            return Err(bad(
+                "bad-query",
+                format!(
+                    "unknown query parameter {:?} – the only one is ?now=",
+                    truncate(&key)
+                ),
+            ));
+        }
+        if given.replace(value).is_some() {
+            return Err(bad("bad-query", "give ?now= once".to_string()));
+        }
+    }
+    let clock = presend_host::timestamp::now();
+    let Some(text) = given else {
+        return Ok(clock);
+    };
+    let now =
+        presend_host::timestamp::parse(&text).map_err(|e| bad("bad-now", format!("?now= {e}")))?;
+    if now.abs_diff(clock) > state.now_window.as_secs() {
+        return Err(bad(
+            "now-out-of-range",
+            format!(
+                "?now= is more than {} days from this server's clock ({}) – judging a file as of such a date would make every date of birth valid or every patient wrong; check the date",
+                state.now_window.as_secs() / 86_400,
+                presend_host::timestamp::format(clock)
+            ),
+        ));
+    }
+    Ok(now)
 }
 
-/// `POST /v1/batches`.
+/// At most 40 characters of something a client sent, for an error message.
+fn truncate(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+/// `POST /v1/batches`. Refuses what it can before reading the body: a bad
+/// query, a `Content-Length` over the limit (413, and no `100 Continue`),
+/// no free batch slot (503). Only a request that holds a slot has its body
+/// read, with the input limit and a deadline, so the memory uploads take is
+/// bounded by the slots.
 pub async fn batches(
     State(state): State<Arc<AppState>>,
-    Query(query): Query<BatchQuery>,
-    body: Bytes,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    let now = match query.now.as_deref().map(presend_host::timestamp::parse) {
-        None => presend_host::timestamp::now(),
-        Some(Ok(now)) => now,
-        Some(Err(_)) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "bad-now",
-                "?now= is not a time – use RFC 3339, e.g. 2026-11-27T09:00:00Z",
-            );
-        }
+    let now = match batch_now(&state, uri.query()) {
+        Ok(now) => now,
+        Err((code, message)) => return error_response(StatusCode::BAD_REQUEST, code, &message),
     };
+    let limit = state.runtime.limits().input_bytes;
+    let too_large = || {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "input-too-large",
+            &format!(
+                "the file is larger than the {limit} bytes a batch may have – split it into smaller files"
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
     let Ok(permit) = state.permits.clone().try_acquire_owned() else {
         state.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
         let mut response = error_response(
@@ -49,6 +101,27 @@ pub async fn batches(
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
+    };
+    let body = match tokio::time::timeout(state.body_timeout, to_bytes(body, limit)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) if is_too_large(&e) => return too_large(),
+        Ok(Err(_)) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "bad-body",
+                "the request body could not be read – send the file again",
+            );
+        }
+        Err(_) => {
+            return error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "slow-body",
+                &format!(
+                    "the file did not arrive within {} seconds – send it again",
+                    state.body_timeout.as_secs()
+                ),
+            );
+        }
     };
     // The batch takes the active version now and finishes on it, whatever
     // is swapped in meanwhile.
@@ -117,4 +190,37 @@ pub async fn deployment(State(state): State<Arc<AppState>>) -> Response {
 pub async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     axum::Json(json!({"status": "ok", "deployment": state.deployments.active().info().id}))
         .into_response()
+}
+
+/// Whether reading a body failed because it went over the limit.
+fn is_too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Any route or method the service does not have: the JSON error body.
+pub async fn not_found(uri: Uri) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        &format!(
+            "no such endpoint {:?} – see the README's presend serve table",
+            truncate(uri.path())
+        ),
+    )
+}
+
+/// A route that exists, asked with the wrong method.
+pub async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "this endpoint does not take that method – see the README's presend serve table",
+    )
 }

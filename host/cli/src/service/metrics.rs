@@ -55,6 +55,11 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         &[("", state.deployments.swaps())],
     );
     counter(
+        "presend_admin_refusals_total",
+        "Admin requests refused for a missing or wrong token.",
+        &[("", get(&state.admin_refusals.total))],
+    );
+    counter(
         "presend_rollbacks_total",
         "Rollbacks.",
         &[("", state.deployments.rollbacks())],

@@ -11,12 +11,12 @@ mod batches;
 mod metrics;
 mod state;
 
+use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use presend_host::deployment::{DeployDir, Deployments};
 use presend_host::history::HistoryStore;
@@ -48,6 +48,12 @@ pub struct Setup {
     pub max_batches: usize,
     /// How often the deploy directory is looked at.
     pub poll: Duration,
+    /// How far `?now=` may be from the server's clock.
+    pub now_window: Duration,
+    /// How long a batch's body may take to arrive.
+    pub body_timeout: Duration,
+    /// How long shutdown waits for open connections before dropping them.
+    pub shutdown_grace: Duration,
 }
 
 /// Serves until SIGTERM or Ctrl-C, then lets in-flight batches finish.
@@ -63,13 +69,15 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
         admin_token: setup.admin_token,
         permits: Arc::new(Semaphore::new(setup.max_batches)),
         max_batches: setup.max_batches,
+        now_window: setup.now_window,
+        body_timeout: setup.body_timeout,
+        admin_refusals: Default::default(),
         metrics: Metrics::default(),
     });
     if let Some(dir) = setup.deploy_dir {
         tokio::spawn(admin::watch(state.clone(), dir, setup.poll));
     }
 
-    let input_limit = state.runtime.limits().input_bytes;
     let app = Router::new()
         .route("/v1/batches", post(batches::batches))
         .route("/v1/deployment", get(batches::deployment))
@@ -77,7 +85,8 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
         .route("/v1/admin/rollback", post(admin::rollback))
         .route("/healthz", get(batches::healthz))
         .route("/metrics", get(metrics::metrics))
-        .layer(DefaultBodyLimit::max(input_limit))
+        .fallback(batches::not_found)
+        .method_not_allowed_fallback(batches::method_not_allowed)
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(&setup.listen)
         .await
@@ -86,11 +95,32 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
     // Harnesses read this line to find the port.
     println!("presend: listening on http://{addr}");
     tracing::info!(%addr, deployment = %state.deployments.active().info().id, "serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
-    println!("presend: stopped; in-flight batches finished");
+    // Graceful shutdown, with a deadline: a client that stalls (half its
+    // headers, half its body, an answer it never reads) must not keep the
+    // process alive until an orchestrator kills it and the batches with it.
+    let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = signalled.send(true);
+    });
+    let grace = setup.shutdown_grace;
+    let deadline = async move {
+        let _ = on_signal.wait_for(|s| *s).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server.into_future() => {
+            served.context("serving")?;
+            println!("presend: stopped; in-flight batches finished");
+        }
+        () = deadline => {
+            tracing::warn!(grace_secs = grace.as_secs(), "shutdown deadline passed: dropping open connections");
+            println!(
+                "presend: stopped after the {}s shutdown deadline; connections still open were dropped",
+                grace.as_secs()
+            );
+        }
+    }
     Ok(())
 }
 

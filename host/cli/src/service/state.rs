@@ -30,12 +30,50 @@ pub struct AppState {
     pub permits: Arc<Semaphore>,
     /// How many batch slots there are (`--max-batches`).
     pub max_batches: usize,
+    /// How far `?now=` may be from the server's clock.
+    pub now_window: Duration,
+    /// How long a batch's body may take to arrive once it has a slot.
+    pub body_timeout: Duration,
+    /// Admin requests refused, and when a refusal was last logged.
+    pub admin_refusals: AdminRefusals,
     /// One reload at a time (the watcher and the admin endpoint share it),
     /// and the look at the deploy directory the last reload acted on: the
     /// watcher does not act on it again, so a rollback stays rolled back
     /// until the directory changes.
     pub reloading: Mutex<Option<Snapshot>>,
     pub metrics: Metrics,
+}
+
+/// Refused admin requests: all counted, logged at most once per
+/// [`AdminRefusals::LOG_EVERY`] so that guessing tokens cannot flood the log.
+#[derive(Debug, Default)]
+pub struct AdminRefusals {
+    /// Every refusal since start.
+    pub total: AtomicU64,
+    /// `total` when a refusal was last logged, and when.
+    logged: Mutex<Option<(u64, std::time::Instant)>>,
+}
+
+impl AdminRefusals {
+    /// The most often a refusal is logged.
+    pub const LOG_EVERY: Duration = Duration::from_secs(10);
+
+    /// Counts a refusal; logs it unless one was logged less than
+    /// `LOG_EVERY` ago (the next log line says how many came between).
+    pub fn refused(&self) {
+        let total = self.total.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        let due = logged.is_none_or(|(_, at)| at.elapsed() >= Self::LOG_EVERY);
+        if due {
+            let since = total - logged.map_or(0, |(n, _)| n);
+            tracing::warn!(
+                refused = since,
+                total,
+                "admin requests refused: missing or wrong token"
+            );
+            *logged = Some((total, std::time::Instant::now()));
+        }
+    }
 }
 
 /// Counts the runtime does not keep itself.

@@ -1,0 +1,181 @@
+//! `presend serve` against slow clients, floods and odd requests, over
+//! loopback: what it refuses before reading a body, the JSON of every
+//! error, the `?now=` window, the token file, and a shutdown that a stalled
+//! client cannot hold up. Every loop is bounded in count and time.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::serve::{Server, TOKEN};
+
+/// Sends `head` (request line and headers, without the blank line's end)
+/// and reads whatever the server answers within `wait`.
+fn send_head_and_read(addr: &str, head: &str, wait: Duration) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(wait)).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let start = Instant::now();
+    while start.elapsed() < wait {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                if got.windows(4).any(|w| w == b"\r\n\r\n") && got.ends_with(b"}") {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_before_it_is_sent() {
+    let server = Server::start(&[]);
+    // 200 MB declared, nothing sent, and the client waits for `100 Continue`.
+    let answer = send_head_and_read(
+        &server.addr,
+        "POST /v1/batches HTTP/1.1\r\nHost: t\r\nContent-Length: 200000000\r\nExpect: 100-continue\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+    assert!(answer.contains("\"code\":\"input-too-large\""), "{answer}");
+}
+
+#[test]
+fn overload_is_refused_before_the_body_is_read() {
+    let server = Server::start(&["--max-batches", "1", "--body-timeout-secs", "2"]);
+    // The only slot: a request whose body never finishes arriving.
+    let mut holder = TcpStream::connect(&server.addr).unwrap();
+    holder
+        .write_all(
+            b"POST /v1/batches HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\nNHS Number,",
+        )
+        .unwrap();
+    crate::serve::wait_until("the slot is taken", || {
+        server.metric("presend_batches_in_flight") == 1
+    });
+    // A second request is refused from its headers alone.
+    let answer = send_head_and_read(
+        &server.addr,
+        "POST /v1/batches HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("\"code\":\"busy\""), "{answer}");
+    // The slow body runs out of time and gives the slot back.
+    let mut rest = String::new();
+    holder
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = holder.read_to_string(&mut rest);
+    assert!(rest.starts_with("HTTP/1.1 408"), "{rest}");
+    assert!(rest.contains("\"code\":\"slow-body\""), "{rest}");
+    crate::serve::wait_until("the slot is free", || {
+        server.metric("presend_batches_in_flight") == 0
+    });
+}
+
+#[test]
+fn every_error_is_the_documented_json() {
+    let server = Server::start(&[]);
+    let cases: [(&str, &str, u16, &str); 6] = [
+        ("GET", "/nope", 404, "not-found"),
+        ("GET", "/v1/batches", 405, "method-not-allowed"),
+        (
+            "POST",
+            "/v1/batches?now=2026-11-27T09:00:00Z&now=2026-11-27T09:00:00Z",
+            400,
+            "bad-query",
+        ),
+        ("POST", "/v1/batches?then=1", 400, "bad-query"),
+        ("POST", "/v1/batches?now=yesterday", 400, "bad-now"),
+        (
+            "POST",
+            "/v1/batches?now=0001-01-01T00:00:00Z",
+            400,
+            "now-out-of-range",
+        ),
+    ];
+    for (method, path, status, code) in cases {
+        let r = server.request(method, path, &[], b"NHS Number,Mobile\n");
+        assert_eq!(r.status, status, "{method} {path}");
+        let json = r.json();
+        assert_eq!(json["error"]["code"], code, "{method} {path}: {json}");
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+}
+
+#[test]
+fn a_stalled_client_cannot_hold_up_shutdown() {
+    let server = Server::start(&["--shutdown-grace-secs", "1"]);
+    // Half a request's headers, then nothing.
+    let mut stalled = TcpStream::connect(&server.addr).unwrap();
+    stalled
+        .write_all(b"POST /v1/batches HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    let sent = Instant::now();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(15),
+            "still running 15 s after SIGTERM with a 1 s grace"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    drop(stalled);
+}
+
+#[test]
+fn admin_refusals_are_counted_and_a_weak_or_open_token_file_is_refused() {
+    let server = Server::start(&[]);
+    for _ in 0..50 {
+        let r = server.request(
+            "POST",
+            "/v1/admin/rollback",
+            &[("Authorization", "Bearer wrong")],
+            b"",
+        );
+        assert_eq!(r.status, 401);
+    }
+    assert_eq!(server.metric("presend_admin_refusals_total"), 50);
+
+    let dir = tempfile::tempdir().unwrap();
+    let try_token = |text: &str, mode: u32| {
+        let path = dir.path().join("token");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_presend"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--admin-token-file"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{text:?} with mode {mode:o} was accepted"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(try_token(&format!("{TOKEN}\n"), 0o666).contains("chmod 600"));
+    assert!(try_token("x\n", 0o600).contains("at least 32"));
+    assert!(try_token(&format!("{TOKEN}\nsecond line\n"), 0o600).contains("one line"));
+    assert!(try_token(&format!("{TOKEN}é\n"), 0o600).contains("visible ASCII"));
+}
