@@ -70,7 +70,7 @@ impl Server {
         Server { child, addr, dir }
     }
 
-    fn deploy_dir(&self) -> PathBuf {
+    pub(crate) fn deploy_dir(&self) -> PathBuf {
         self.dir.path().join("deploy")
     }
 
@@ -88,7 +88,7 @@ impl Server {
         self.request("POST", &format!("/v1/batches?now={NOW}"), &[], csv)
     }
 
-    fn admin(&self, what: &str) -> Response {
+    pub(crate) fn admin(&self, what: &str) -> Response {
         let auth = format!("Bearer {TOKEN}");
         self.request(
             "POST",
@@ -98,7 +98,7 @@ impl Server {
         )
     }
 
-    fn deployment(&self) -> Value {
+    pub(crate) fn deployment(&self) -> Value {
         self.request("GET", "/v1/deployment", &[], b"").json()
     }
 
@@ -203,7 +203,7 @@ fn unchunk(mut data: &[u8]) -> Vec<u8> {
 }
 
 /// Writes `bytes` to `dir/name` the documented way: beside it, then renamed.
-fn deploy(dir: &Path, name: &str, bytes: &[u8]) {
+pub(crate) fn deploy(dir: &Path, name: &str, bytes: &[u8]) {
     let tmp = dir.join(format!(".{name}.partial"));
     std::fs::write(&tmp, bytes).unwrap();
     std::fs::rename(&tmp, dir.join(name)).unwrap();

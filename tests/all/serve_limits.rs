@@ -179,3 +179,82 @@ fn admin_refusals_are_counted_and_a_weak_or_open_token_file_is_refused() {
     assert!(try_token(&format!("{TOKEN}\nsecond line\n"), 0o600).contains("one line"));
     assert!(try_token(&format!("{TOKEN}é\n"), 0o600).contains("visible ASCII"));
 }
+
+/// The active deployment's rules sha256.
+fn active_rules(server: &Server) -> String {
+    server.deployment()["active"]["rules"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A reload that must be refused with `422` saying `why`, leaving the
+/// version that served before still serving.
+fn refused_reload(server: &Server, why: &str) {
+    let before = active_rules(server);
+    let started = Instant::now();
+    let r = server.admin("reload");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "reload answered late"
+    );
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains(why), "{message}");
+    assert_eq!(active_rules(server), before, "the old version still serves");
+}
+
+#[test]
+fn odd_files_in_the_deploy_directory_are_refused_and_never_wedge_it() {
+    let server = Server::start(&[]);
+    let dir = server.deploy_dir();
+    let rules = dir.join("rules.toml");
+    let default_rules = active_rules(&server);
+
+    // A FIFO: refused at once (it would block a reader for ever), and the
+    // operator's levers still answer.
+    let made = Command::new("mkfifo").arg(&rules).status().unwrap();
+    assert!(made.success(), "mkfifo (coreutils) is needed for this test");
+    refused_reload(&server, "not a regular file");
+    assert_ne!(server.admin("rollback").status, 0);
+    std::fs::remove_file(&rules).unwrap();
+
+    // A link to a device, and a link to nothing: refused, never the defaults.
+    std::os::unix::fs::symlink("/dev/zero", &rules).unwrap();
+    refused_reload(&server, "not a regular file");
+    std::fs::remove_file(&rules).unwrap();
+    std::os::unix::fs::symlink(dir.join("gone.toml"), &rules).unwrap();
+    refused_reload(&server, "link to nothing");
+    std::fs::remove_file(&rules).unwrap();
+
+    // Too large, checked before it is read.
+    let mut huge = std::fs::read_to_string(crate::common::example("rules/advisory.toml")).unwrap();
+    huge.push_str(&format!("# {}\n", "x".repeat(2 << 20)));
+    std::fs::write(&rules, huge).unwrap();
+    refused_reload(&server, "more than the 1048576");
+    std::fs::remove_file(&rules).unwrap();
+
+    // A good version is still picked up after all that.
+    let advisory = std::fs::read(crate::common::example("rules/advisory.toml")).unwrap();
+    crate::serve::deploy(&dir, "rules.toml", &advisory);
+    assert_eq!(server.admin("reload").status, 200);
+    let advisory_rules = active_rules(&server);
+    assert_ne!(advisory_rules, default_rules);
+
+    // Removing it is not a deploy of the defaults.
+    std::fs::remove_file(&rules).unwrap();
+    refused_reload(&server, "was removed");
+    assert_eq!(active_rules(&server), advisory_rules);
+    // Five refused reloads, each counted (the watcher may count more).
+    assert!(server.metric("presend_preflight_failures_total") >= 5);
+
+    // And SIGTERM still ends it.
+    let mut server = server;
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let started = Instant::now();
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(20), "did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -13,9 +13,8 @@ mod canary;
 mod dir;
 
 pub use canary::{Canary, expected_from_json};
-pub use dir::{DeployDir, Parts, Snapshot};
+pub use dir::{DeployDir, Parts, Snapshot, read_part};
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -108,34 +107,37 @@ impl Version {
         })
     }
 
-    /// Reads the files of `parts` and prepares the version they make, as
-    /// [`Version::prepare`] does.
+    /// Reads the files of `parts` ([`read_part`]: regular files only, at
+    /// most [`DeployDir::MAX_VALIDATOR_BYTES`] and
+    /// [`DeployDir::MAX_RULES_BYTES`]) and prepares the version they make,
+    /// as [`Version::prepare`] does.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when a file cannot be read, or the rules are not UTF-8;
-    /// else as [`Version::prepare`].
+    /// [`Error::DeployFile`] when a file is not a regular file, is too
+    /// large, or the rules are not UTF-8; [`Error::Io`] when one cannot be
+    /// read; else as [`Version::prepare`].
     pub fn from_parts(
         runtime: &Runtime,
         cache: Option<&ComponentCache>,
         parts: &Parts,
     ) -> Result<Version> {
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
         let component = match &parts.component {
             Some(path) => Some((
-                std::fs::read(path).map_err(io(path))?,
+                read_part(path, DeployDir::MAX_VALIDATOR_BYTES)?,
                 path.display().to_string(),
             )),
             None => None,
         };
         let rules = match &parts.rules {
-            Some(path) => Some((
-                std::fs::read_to_string(path).map_err(io(path))?,
-                path.display().to_string(),
-            )),
+            Some(path) => {
+                let bytes = read_part(path, DeployDir::MAX_RULES_BYTES)?;
+                let text = String::from_utf8(bytes).map_err(|_| Error::DeployFile {
+                    path: path.clone(),
+                    problem: "is not UTF-8 text – save it as UTF-8".to_string(),
+                })?;
+                Some((text, path.display().to_string()))
+            }
             None => None,
         };
         Version::prepare(

@@ -103,7 +103,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     args.canary
         .preflight(&first, history.clone())
         .context("the first version failed preflight; nothing is served")?;
+    let had_parts = [parts.component.is_some(), parts.rules.is_some()];
     service::serve(Setup {
+        had_parts,
         listen: args.listen,
         deployments: Deployments::new(first),
         runtime,

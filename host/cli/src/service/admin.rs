@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use presend_host::deployment::{DeployDir, Snapshot, Version};
+use presend_host::deployment::{DeployDir, Parts, Snapshot, Version};
 
 use super::state::{AppState, deployment_json, error_response};
 
@@ -96,6 +96,26 @@ pub async fn rollback(State(state): State<Arc<AppState>>, headers: HeaderMap) ->
 }
 
 impl AppState {
+    /// A file the directory had once and has no more is a refused deploy:
+    /// falling back to the built-in validator or default rules would change
+    /// every practice's verdicts without anyone deploying them.
+    fn refuse_missing_parts(&self, dir: &DeployDir, parts: &Parts) -> anyhow::Result<()> {
+        let mut had = self.had_parts.lock().unwrap_or_else(|e| e.into_inner());
+        let present = [parts.component.is_some(), parts.rules.is_some()];
+        let names = [DeployDir::VALIDATOR_FILE, DeployDir::RULES_FILE];
+        for ((had, present), name) in had.iter_mut().zip(present).zip(names) {
+            if *had && !present {
+                return Err(presend_host::Error::DeployFile {
+                    path: dir.path().join(name),
+                    problem: "was removed; a missing file is not a deploy – put a version back (the built-in one: `presend info --default-rules` for the rules)".to_string(),
+                }
+                .into());
+            }
+            *had |= present;
+        }
+        Ok(())
+    }
+
     /// Prepares and preflights the deploy directory's version and activates
     /// it, unless it is the one serving. Ok(true): swapped. `seen`: the
     /// watcher's look at the directory, skipped if a reload acted on it.
@@ -110,7 +130,9 @@ impl AppState {
         // A version that fails preflight is not retried until a file changes.
         *acted_on = Some(dir.snapshot());
         let attempt = || -> anyhow::Result<Option<Version>> {
-            let version = Version::from_parts(&self.runtime, self.cache.as_ref(), &dir.parts()?)?;
+            let parts = dir.parts()?;
+            self.refuse_missing_parts(dir, &parts)?;
+            let version = Version::from_parts(&self.runtime, self.cache.as_ref(), &parts)?;
             let active = self.deployments.active();
             let same = active.info().validator.sha256 == version.validator_part().sha256
                 && active.info().rules.sha256 == version.rules_part().sha256;

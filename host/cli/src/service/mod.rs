@@ -40,6 +40,8 @@ pub struct Setup {
     pub history: Option<Arc<dyn HistoryStore>>,
     /// The directory watched for new versions.
     pub deploy_dir: Option<DeployDir>,
+    /// Whether the first version came with a validator.wasm, a rules.toml.
+    pub had_parts: [bool; 2],
     /// The canary every new version must pass.
     pub canary: CanaryArgs,
     /// The admin endpoints' token; `None`: they are disabled.
@@ -72,6 +74,7 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
         now_window: setup.now_window,
         body_timeout: setup.body_timeout,
         admin_refusals: Default::default(),
+        had_parts: Mutex::new(setup.had_parts),
         metrics: Metrics::default(),
     });
     if let Some(dir) = setup.deploy_dir {

@@ -36,6 +36,8 @@ pub struct AppState {
     pub body_timeout: Duration,
     /// Admin requests refused, and when a refusal was last logged.
     pub admin_refusals: AdminRefusals,
+    /// Whether the deploy directory has had a validator.wasm, a rules.toml.
+    pub had_parts: Mutex<[bool; 2]>,
     /// One reload at a time (the watcher and the admin endpoint share it),
     /// and the look at the deploy directory the last reload acted on: the
     /// watcher does not act on it again, so a rollback stays rolled back
