@@ -258,3 +258,85 @@ fn odd_files_in_the_deploy_directory_are_refused_and_never_wedge_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Seconds until the server closes `stream` (reads return 0 or fail), at
+/// most `wait`; `None` if it stayed open.
+fn closed_within(stream: &mut TcpStream, wait: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < wait {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return Some(start.elapsed()),
+        }
+    }
+    None
+}
+
+#[test]
+fn half_sent_headers_and_idle_connections_are_closed() {
+    let server = Server::start(&["--header-timeout-secs", "1"]);
+    // Half the headers, then nothing: closed after about a second.
+    let mut half = TcpStream::connect(&server.addr).unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    assert!(
+        closed_within(&mut half, Duration::from_secs(10)).is_some(),
+        "half-sent headers held open"
+    );
+    // A keep-alive connection that answered a request and then sits idle.
+    let mut idle = TcpStream::connect(&server.addr).unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(10)).is_some(),
+        "idle connection held open"
+    );
+}
+
+#[test]
+fn connections_over_the_cap_are_turned_away_and_health_still_answers() {
+    let server = Server::start(&["--max-connections", "3", "--header-timeout-secs", "30"]);
+    // Three idle connections take every place.
+    let mut held: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = TcpStream::connect(&server.addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let answer = send_head_and_read(
+        &server.addr,
+        "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains("\"code\":\"too-many-connections\""),
+        "{answer}"
+    );
+    // One leaves: the next client is served.
+    drop(held.pop());
+    crate::serve::wait_until("a place is free", || {
+        send_head_and_read(
+            &server.addr,
+            "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        )
+        .starts_with("HTTP/1.1 200")
+    });
+    drop(held);
+    assert!(server.metric("presend_connections_refused_total") >= 1);
+}

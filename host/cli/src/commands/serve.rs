@@ -60,6 +60,14 @@ pub struct ServeArgs {
     /// exits 0.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     shutdown_grace_secs: u64,
+    /// Connections served at once; one more gets 503 and is closed. Keep it
+    /// below the process's descriptor limit (`ulimit -n`).
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    max_connections: usize,
+    /// How long a request's headers may take to arrive, in seconds; also
+    /// how long a keep-alive connection may sit idle. Then it is closed.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    header_timeout_secs: u64,
     #[command(flatten)]
     canary: CanaryArgs,
 }
@@ -119,6 +127,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         now_window: Duration::from_secs(args.now_window_days.saturating_mul(86_400)),
         body_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        max_connections: args.max_connections.max(1),
+        header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
     })
     .await
 }

@@ -88,9 +88,11 @@ pub async fn batches(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
+        tokio::spawn(linger(body));
         return too_large();
     }
     let Ok(permit) = state.permits.clone().try_acquire_owned() else {
+        tokio::spawn(linger(body));
         state.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
         let mut response = error_response(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -223,4 +225,17 @@ pub async fn method_not_allowed() -> Response {
         "method-not-allowed",
         "this endpoint does not take that method – see the README's presend serve table",
     )
+}
+
+/// After refusing a request whose body was not read: a client already
+/// sending it would see its connection reset, and perhaps lose the answer.
+/// Read and discard what it sends for a short while, holding no slot and
+/// keeping none of it, then let the connection close ("lingering close").
+async fn linger(body: Body) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
 }

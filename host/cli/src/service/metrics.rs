@@ -55,6 +55,11 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         &[("", state.deployments.swaps())],
     );
     counter(
+        "presend_connections_refused_total",
+        "Connections turned away: as many were open as are served at once.",
+        &[("", get(&state.metrics.connections_refused))],
+    );
+    counter(
         "presend_admin_refusals_total",
         "Admin requests refused for a missing or wrong token.",
         &[("", get(&state.admin_refusals.total))],

@@ -8,10 +8,10 @@
 
 mod admin;
 mod batches;
+mod connections;
 mod metrics;
 mod state;
 
-use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,6 +56,10 @@ pub struct Setup {
     pub body_timeout: Duration,
     /// How long shutdown waits for open connections before dropping them.
     pub shutdown_grace: Duration,
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// How long a request's headers (or an idle connection) may take.
+    pub header_timeout: Duration,
 }
 
 /// Serves until SIGTERM or Ctrl-C, then lets in-flight batches finish.
@@ -101,26 +105,23 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
     // Graceful shutdown, with a deadline: a client that stalls (half its
     // headers, half its body, an answer it never reads) must not keep the
     // process alive until an orchestrator kills it and the batches with it.
-    let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = signalled.send(true);
-    });
-    let grace = setup.shutdown_grace;
-    let deadline = async move {
-        let _ = on_signal.wait_for(|s| *s).await;
-        tokio::time::sleep(grace).await;
+    let bounds = connections::Bounds {
+        max: setup.max_connections,
+        header_timeout: setup.header_timeout,
+        grace: setup.shutdown_grace,
     };
-    tokio::select! {
-        served = server.into_future() => {
-            served.context("serving")?;
-            println!("presend: stopped; in-flight batches finished");
-        }
-        () = deadline => {
-            tracing::warn!(grace_secs = grace.as_secs(), "shutdown deadline passed: dropping open connections");
+    let refused = state.metrics.connections_refused.clone();
+    match connections::serve(listener, app, bounds, refused, shutdown_signal()).await {
+        connections::Ended::Drained => println!("presend: stopped; in-flight batches finished"),
+        connections::Ended::Dropped(left) => {
+            tracing::warn!(
+                grace_secs = bounds.grace.as_secs(),
+                connections = left,
+                "shutdown deadline passed: dropped open connections"
+            );
             println!(
-                "presend: stopped after the {}s shutdown deadline; connections still open were dropped",
-                grace.as_secs()
+                "presend: stopped after the {}s shutdown deadline; {left} connections still open were dropped",
+                bounds.grace.as_secs()
             );
         }
     }
