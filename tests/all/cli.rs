@@ -426,3 +426,50 @@ fn the_log_says_which_encoding_a_file_was_read_as() {
     );
     assert!(!stderr(&o).contains("Zo"), "no cell content in the log");
 }
+
+/// Only the first run compiles the validator: later ones load it from the
+/// per-user cache; `--no-cache` reads and writes none.
+#[test]
+fn the_command_compiles_the_validator_once_and_caches_it() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_presend"))
+            .args(["info", "--log-level", "debug"])
+            .args(extra)
+            .env("XDG_CACHE_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    let cache = home.path().join("presend");
+    let blobs = || -> usize {
+        std::fs::read_dir(&cache).map_or(0, |d| {
+            d.filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "cwasm")
+            })
+            .count()
+        })
+    };
+    let first = run(&["--no-cache"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(blobs(), 0, "--no-cache wrote a blob");
+    let second = run(&[]);
+    assert!(!stderr(&second).contains("component loaded from the cache"));
+    assert_eq!(blobs(), 1);
+    let third = run(&[]);
+    assert!(
+        stderr(&third).contains("component loaded from the cache"),
+        "{}",
+        stderr(&third)
+    );
+    assert_eq!(
+        stdout(&third),
+        stdout(&second),
+        "the same validator either way"
+    );
+    let both = run(&["--no-cache", "--cache-dir", "x"]);
+    assert!(!both.status.success());
+}

@@ -8,14 +8,16 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use presend_host::deployment::{Canary, Version, expected_from_json};
 use presend_host::history::{HistoryStore, NormaliseNumbers};
-use presend_host::{BatchReport, Runtime, Validator};
+use presend_host::{BatchReport, ComponentCache, Runtime, Validator};
 
-/// `--plugin`: the validator to use.
+/// `--plugin`: the validator to use, and where compiled ones are kept.
 #[derive(Args)]
 pub struct PluginArgs {
     /// A validator component (.wasm) to use instead of the built-in one.
     #[arg(long, value_name = "X.wasm")]
     plugin: Option<PathBuf>,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 impl PluginArgs {
@@ -24,13 +26,78 @@ impl PluginArgs {
         self.plugin.as_deref()
     }
 
-    /// Loads the validator: the file given, or the built-in one.
+    /// The cache of compiled components, unless `--no-cache`.
+    pub fn cache(&self) -> Option<ComponentCache> {
+        self.cache.open()
+    }
+
+    /// Loads the validator, the file given or the built-in one, through the
+    /// cache: only the first run compiles it.
     pub fn load(&self, runtime: &Runtime) -> anyhow::Result<Validator> {
-        Ok(match &self.plugin {
-            Some(path) => Validator::load_file(runtime, path)?,
-            None => Validator::embedded(runtime)?,
+        let (bytes, origin) = match &self.plugin {
+            Some(path) => (
+                std::fs::read(path).map_err(|source| presend_host::Error::Io {
+                    path: path.clone(),
+                    source,
+                })?,
+                path.display().to_string(),
+            ),
+            None => (
+                presend_host::EMBEDDED_VALIDATOR.to_vec(),
+                "the embedded validator".to_string(),
+            ),
+        };
+        Ok(match self.cache() {
+            Some(cache) => Validator::load_cached(runtime, &cache, &bytes, &origin)?,
+            None => Validator::load(runtime, &bytes, &origin)?,
         })
     }
+}
+
+/// `--cache-dir` and `--no-cache`: compiled validators kept between runs,
+/// as wasmtime's own command keeps its compiled modules.
+#[derive(Args, Clone)]
+pub struct CacheArgs {
+    /// Where compiled validators are kept, so only the first run compiles
+    /// one (default: $XDG_CACHE_HOME/presend, or ~/.cache/presend). Only
+    /// blobs this user's presend wrote are loaded (they carry an HMAC tag).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile the validator on every run; read and write no cache.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    /// The cache, or `None` with `--no-cache`, without a home directory, or
+    /// when it cannot be opened (said once on stderr: the command still
+    /// runs, compiling as it goes).
+    pub fn open(&self) -> Option<ComponentCache> {
+        if self.no_cache {
+            return None;
+        }
+        let dir = self.cache_dir.clone().or_else(default_cache_dir)?;
+        match ComponentCache::open(&dir) {
+            Ok(cache) => Some(cache),
+            Err(e) => {
+                eprintln!(
+                    "note: no cache of compiled validators ({e}); compiling – give --cache-dir or --no-cache"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// `$XDG_CACHE_HOME/presend`, or `$HOME/.cache/presend`.
+fn default_cache_dir() -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    if let Some(xdg) = std::env::var_os("XDG_CACHE_HOME").and_then(absolute) {
+        return Some(xdg.join("presend"));
+    }
+    std::env::var_os("HOME")
+        .and_then(absolute)
+        .map(|home| home.join(".cache").join("presend"))
 }
 
 /// Text for people, or JSON for programs.

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use presend_host::Runtime;
 use presend_host::deployment::{DeployDir, Version};
 
-use crate::args::{CanaryArgs, open_history};
+use crate::args::{CacheArgs, CanaryArgs, open_history};
 
 /// `presend deploy ...`.
 #[derive(Subcommand)]
@@ -25,6 +25,8 @@ pub enum DeployCommand {
         history: Option<PathBuf>,
         #[command(flatten)]
         canary: CanaryArgs,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
 }
 
@@ -34,9 +36,11 @@ pub fn run(command: DeployCommand) -> anyhow::Result<()> {
         dir,
         history,
         canary,
+        cache,
     } = command;
     let runtime = Runtime::new()?;
-    let version = Version::from_parts(&runtime, None, &DeployDir::new(&dir).parts()?)?;
+    let parts = DeployDir::new(&dir).parts()?;
+    let version = Version::from_parts(&runtime, cache.open().as_ref(), &parts)?;
     let history = match history {
         Some(path) => Some(open_history(&path, version.validator())?),
         None => None,

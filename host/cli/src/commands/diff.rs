@@ -8,7 +8,7 @@ use clap::Args;
 use presend_host::deployment::{DeployDir, Parts, Version};
 use presend_host::{Runtime, VerdictDiff, VerdictKey};
 
-use crate::args::{Format, open_history, parse_now};
+use crate::args::{CacheArgs, Format, open_history, parse_now};
 
 /// `presend diff`.
 #[derive(Args)]
@@ -30,6 +30,8 @@ pub struct DiffArgs {
     /// Text, or JSON ({"summary", "becomes", "changes"}).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 /// `--from`/`--to` values: components (by their `\0asm` magic), rules
@@ -73,8 +75,9 @@ fn parts(paths: &[PathBuf], flag: &str) -> anyhow::Result<Parts> {
 /// Runs both versions on the file and prints what changes.
 pub fn run(args: DiffArgs) -> anyhow::Result<()> {
     let runtime = Runtime::new()?;
-    let from = Version::from_parts(&runtime, None, &parts(&args.from, "--from")?)?;
-    let to = Version::from_parts(&runtime, None, &parts(&args.to, "--to")?)?;
+    let cache = args.cache.open();
+    let from = Version::from_parts(&runtime, cache.as_ref(), &parts(&args.from, "--from")?)?;
+    let to = Version::from_parts(&runtime, cache.as_ref(), &parts(&args.to, "--to")?)?;
     let now = parse_now(args.now.as_deref(), "--now")?;
     let history = match &args.history {
         Some(path) => Some(open_history(path, from.validator())?),

@@ -68,7 +68,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
         component: args.plugin.path().map(PathBuf::from),
         rules: args.rules.clone(),
     };
-    let version = Version::from_parts(&runtime, None, &parts)?;
+    let version = Version::from_parts(&runtime, args.plugin.cache().as_ref(), &parts)?;
     let now = parse_now(args.now.as_deref(), "--now")?;
     let history = match &args.history {
         Some(path) => Some(open_history(path, version.validator())?),
