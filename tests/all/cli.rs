@@ -257,7 +257,7 @@ fn info_names_validator_rules_and_contract() {
     assert!(o.status.success());
     let text = stdout(&o);
     assert!(
-        text.contains("validator: presend-validator 1.0.0"),
+        text.contains("validator: presend-validator 1.1.0"),
         "{text}"
     );
     assert!(

@@ -34,7 +34,7 @@ fn a_batch_past_its_time_budget_is_stopped_and_the_next_one_runs() {
     };
     match validator.validate(&big_file(300_000), &opts) {
         Err(e @ Error::Timeout { .. }) => {
-            assert_eq!(e.plugin(), Some("presend-validator 1.0.0"));
+            assert_eq!(e.plugin(), Some("presend-validator 1.1.0"));
             assert!(e.to_string().contains("no verdicts"), "{e}");
         }
         other => panic!("expected a timeout, got {:?}", other.map(|r| r.summary)),
@@ -61,7 +61,7 @@ fn a_batch_past_its_memory_limit_is_stopped_and_the_next_one_runs() {
             plugin,
             limit_bytes,
         }) => {
-            assert_eq!(plugin, "presend-validator 1.0.0");
+            assert_eq!(plugin, "presend-validator 1.1.0");
             assert_eq!(limit_bytes, 4 << 20);
         }
         other => panic!(
