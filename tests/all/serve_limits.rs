@@ -124,7 +124,10 @@ fn a_stalled_client_cannot_hold_up_shutdown() {
     stalled
         .write_all(b"POST /v1/batches HTTP/1.1\r\nHost: t\r\n")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    // The server has taken it on: open are it and the metrics request.
+    crate::serve::wait_until("the stalled connection is open", || {
+        server.metric("presend_connections_open") >= 2
+    });
     let mut server = server;
     let pid = server.child.id().to_string();
     let sent = Instant::now();
@@ -316,7 +319,8 @@ fn connections_over_the_cap_are_turned_away_and_health_still_answers() {
             s
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // Connections are accepted in the order they were made, so the three
+    // above hold every place before the next one is looked at.
     let answer = send_head_and_read(
         &server.addr,
         "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",

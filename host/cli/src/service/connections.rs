@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -32,6 +33,31 @@ pub struct Bounds {
     pub grace: Duration,
 }
 
+/// What the service counts of its connections, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    /// Connections turned away because as many were open as are served.
+    pub refused: Arc<AtomicU64>,
+    /// Connections open now.
+    pub open: Arc<AtomicU64>,
+}
+
+/// One open connection, counted while it lives.
+struct Open(Arc<AtomicU64>);
+
+impl Open {
+    fn new(open: Arc<AtomicU64>) -> Open {
+        open.fetch_add(1, Ordering::Relaxed);
+        Open(open)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// How serving ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
@@ -47,7 +73,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     bounds: Bounds,
-    refused: Arc<std::sync::atomic::AtomicU64>,
+    counts: Counts,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Ended {
     let slots = Arc::new(Semaphore::new(bounds.max));
@@ -71,14 +97,16 @@ pub async fn serve(
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counts.refused.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(turn_away(stream));
             continue;
         };
         let app = app.clone();
         let mut stopping = stopping.clone();
+        let open = Open::new(counts.open.clone());
         connections.spawn(async move {
             let _slot = slot;
+            let _open = open;
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                 let app = app.clone();
                 async move {

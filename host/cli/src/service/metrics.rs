@@ -57,7 +57,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     counter(
         "presend_connections_refused_total",
         "Connections turned away: as many were open as are served at once.",
-        &[("", get(&state.metrics.connections_refused))],
+        &[("", get(&state.metrics.connections.refused))],
     );
     counter(
         "presend_admin_refusals_total",
@@ -79,6 +79,11 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             ("{kind=\"limit\"}", c.limit_hits),
             ("{kind=\"contract\"}", c.contract_violations),
         ],
+    );
+    let _ = writeln!(
+        out,
+        "# HELP presend_connections_open Connections open now.\n# TYPE presend_connections_open gauge\npresend_connections_open {}",
+        get(&state.metrics.connections.open)
     );
     // A slot is taken before a batch runs and given back when it has ended.
     let in_flight = state

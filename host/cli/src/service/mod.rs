@@ -110,8 +110,8 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
         header_timeout: setup.header_timeout,
         grace: setup.shutdown_grace,
     };
-    let refused = state.metrics.connections_refused.clone();
-    match connections::serve(listener, app, bounds, refused, shutdown_signal()).await {
+    let counts = state.metrics.connections.clone();
+    match connections::serve(listener, app, bounds, counts, shutdown_signal()).await {
         connections::Ended::Drained => println!("presend: stopped; in-flight batches finished"),
         connections::Ended::Dropped(left) => {
             tracing::warn!(

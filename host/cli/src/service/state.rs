@@ -81,8 +81,8 @@ impl AdminRefusals {
 /// Counts the runtime does not keep itself.
 #[derive(Default)]
 pub struct Metrics {
-    /// Connections turned away because as many were open as are served.
-    pub connections_refused: Arc<AtomicU64>,
+    /// Connections turned away, and connections open.
+    pub connections: super::connections::Counts,
     pub batches_ok: AtomicU64,
     pub batches_failed: AtomicU64,
     pub overloaded: AtomicU64,
