@@ -316,6 +316,7 @@ fn history(rng: &mut fastrand::Rng) -> Vec<HistoryRecord> {
                     outcome,
                 },
                 failure_reason: None,
+                message_id: None,
             }
         })
         .collect()

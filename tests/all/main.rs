@@ -13,6 +13,7 @@ mod hostile_files;
 mod isolation;
 mod layers;
 mod native;
+mod receipts;
 mod regression;
 mod serve;
 mod serve_limits;

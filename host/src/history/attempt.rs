@@ -13,7 +13,7 @@ pub enum Outcome {
     TemporaryFailure,
     /// The provider's own fault: no evidence against the number.
     TechnicalFailure,
-    /// Sent, sending or pending: no evidence yet.
+    /// Created, sent, sending or pending: no evidence yet.
     Pending,
 }
 
@@ -37,7 +37,7 @@ pub struct NumberHistory {
 
 /// Reads a status as platforms write it: `delivered`, `failed`,
 /// `permanent-failure`, `temporary-failure`, `technical-failure`, and
-/// `sent`/`sending`/`pending` (case, `_` and spaces ignored).
+/// `created`/`sent`/`sending`/`pending` (case, `_` and spaces ignored).
 pub fn parse_outcome(status: &str) -> Option<Outcome> {
     // The canonical spellings (all SQLite holds) without allocating.
     if let Some(o) = canonical_outcome(status) {
@@ -64,7 +64,7 @@ fn canonical_outcome(status: &str) -> Option<Outcome> {
         "permanent-failure" => Outcome::PermanentFailure,
         "temporary-failure" => Outcome::TemporaryFailure,
         "technical-failure" => Outcome::TechnicalFailure,
-        "sent" | "sending" | "pending" => Outcome::Pending,
+        "created" | "sent" | "sending" | "pending" => Outcome::Pending,
         _ => return None,
     })
 }

@@ -1,4 +1,4 @@
-//! History from a CSV file: `mobile_number,sent_at,status[,failure_reason]`,
+//! History from a CSV file: `mobile_number,sent_at,status[,failure_reason][,message_id]`,
 //! one row per message sent. Read whole into memory and indexed by number.
 
 use std::collections::HashMap;
@@ -18,6 +18,9 @@ pub struct HistoryRecord {
     pub attempt: Attempt,
     /// The provider's reason, if the file has one (kept, not scored).
     pub failure_reason: Option<String>,
+    /// The message's id, when the file has a `message_id` column: importing
+    /// the same message again then changes nothing.
+    pub message_id: Option<String>,
 }
 
 /// A history file's rows, and how many were left out because their number
@@ -88,10 +91,12 @@ pub fn read_history_csv(
         required("status")?,
     );
     let reason_col = column("failure_reason");
+    let id_col = column("message_id");
 
     let mut raw_numbers = Vec::new();
     let mut attempts = Vec::new();
     let mut reasons = Vec::new();
+    let mut ids = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         let line = reader.position().line();
@@ -123,22 +128,23 @@ pub fn read_history_csv(
         })?;
         raw_numbers.push(cell(number_col).to_string());
         attempts.push(Attempt { sent_at, outcome });
-        reasons.push(
-            reason_col
-                .map(|i| cell(i).to_string())
-                .filter(|r| !r.is_empty()),
-        );
+        let optional =
+            |col: Option<usize>| col.map(|i| cell(i).to_string()).filter(|c| !c.is_empty());
+        reasons.push(optional(reason_col));
+        ids.push(optional(id_col));
     }
 
     // One call normalises every number, exactly as patients' numbers are.
     let normalised = numbers.normalise(&raw_numbers)?;
     let mut out = HistoryRecords::default();
-    for ((number, attempt), failure_reason) in normalised.into_iter().zip(attempts).zip(reasons) {
+    let rows = normalised.into_iter().zip(attempts).zip(reasons).zip(ids);
+    for (((number, attempt), failure_reason), message_id) in rows {
         match number {
             Some(number) => out.records.push(HistoryRecord {
                 number,
                 attempt,
                 failure_reason,
+                message_id,
             }),
             None => out.skipped += 1,
         }

@@ -8,11 +8,13 @@
 mod attempt;
 mod csv_file;
 mod open;
+mod receipt;
 mod sqlite;
 mod store;
 
 pub use attempt::{Attempt, NumberHistory, Outcome, outcome_str, parse_outcome};
 pub use csv_file::{CsvHistory, HistoryRecord, HistoryRecords, read_history_csv};
 pub use open::{OpenedHistory, open};
+pub use receipt::{Receipt, Recorded};
 pub use sqlite::SqliteHistory;
 pub use store::{HistoryStore, NormaliseNumbers};

@@ -11,7 +11,16 @@
 //!     failure_reason TEXT              -- the provider's words, if any
 //! );
 //! CREATE INDEX attempts_by_number ON attempts (mobile_number, sent_at, status);
+//! -- schema version 2 (PRAGMA user_version): delivery receipts
+//! ALTER TABLE attempts ADD COLUMN message_id TEXT;   -- unique per message
+//! ALTER TABLE attempts ADD COLUMN status_at INTEGER; -- when the status was reached
+//! CREATE UNIQUE INDEX attempts_by_message ON attempts (message_id) WHERE message_id IS NOT NULL;
 //! ```
+//!
+//! A database opened for writing is upgraded to the current version (in one
+//! transaction) and put in WAL mode, so a service reading it and an importer
+//! or receipt writer can work at once; one written by a newer presend is
+//! refused.
 //!
 //! A batch's lookup is one query: every number of the batch goes in as one
 //! array parameter (`rarray`), each answered from the index, which covers
@@ -21,14 +30,22 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Mutex;
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::attempt::{Attempt, NumberHistory, outcome_str, parse_outcome};
 use super::csv_file::HistoryRecord;
+use super::receipt::{Change, Receipt, Recorded, change};
 use super::store::HistoryStore;
 use crate::error::{Error, Result};
 
-const SCHEMA: &str = "
+/// The schema version this presend writes and reads, kept in
+/// `PRAGMA user_version`. 1: attempts (a database written before versions
+/// were kept says 0, and is version 1). 2: each attempt may carry the
+/// message id and status time of a delivery receipt.
+pub(crate) const SCHEMA_VERSION: i64 = 2;
+
+/// Version 1, as presend first wrote it.
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS attempts (
     mobile_number  TEXT    NOT NULL,
     sent_at        INTEGER NOT NULL,
@@ -37,6 +54,16 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 CREATE INDEX IF NOT EXISTS attempts_by_number ON attempts (mobile_number, sent_at, status);
 ";
+
+/// From version 1 to 2: receipts name their message, once.
+const TO_V2: &str = "
+ALTER TABLE attempts ADD COLUMN message_id TEXT;
+ALTER TABLE attempts ADD COLUMN status_at INTEGER;
+CREATE UNIQUE INDEX attempts_by_message ON attempts (message_id) WHERE message_id IS NOT NULL;
+";
+
+/// How long a writer or reader waits for the other before failing.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// History in a SQLite database file.
 ///
@@ -75,6 +102,13 @@ impl SqliteHistory {
         }
         let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| sql_error(path, e))?;
+        connection
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| sql_error(path, e))?;
+        refuse_newer(
+            path,
+            schema_version(&connection).map_err(|e| sql_error(path, e))?,
+        )?;
         let history = SqliteHistory::with_connection(path, connection)?;
         // Fail now, not at the first batch, if this is not a history database.
         history
@@ -90,17 +124,23 @@ impl SqliteHistory {
         Ok(history)
     }
 
-    /// Opens (or creates) a database for writing, with the schema in place.
+    /// Opens (or creates) a database for writing: the schema upgraded to
+    /// the current version, WAL mode on.
     ///
     /// # Errors
     ///
-    /// [`Error::History`], its cause the `rusqlite::Error`.
+    /// [`Error::History`], its cause the `rusqlite::Error`; or naming the
+    /// version when a newer presend wrote the database.
     pub fn create(path: impl AsRef<Path>) -> Result<SqliteHistory> {
         let path = path.as_ref();
-        let connection = Connection::open(path).map_err(|e| sql_error(path, e))?;
+        let mut connection = Connection::open(path).map_err(|e| sql_error(path, e))?;
         connection
-            .execute_batch(SCHEMA)
+            .busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| sql_error(path, e))?;
+        let _: String = connection
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(|e| sql_error(path, e))?;
+        migrate(path, &mut connection)?;
         SqliteHistory::with_connection(path, connection)
     }
 
@@ -117,34 +157,113 @@ impl SqliteHistory {
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds records in one transaction; returns how many.
+    /// Adds imported records in one transaction. A record with a message id
+    /// is recorded as a receipt (its status time its send time), so
+    /// importing the same file twice adds nothing the second time; one
+    /// without is always added.
     ///
     /// # Errors
     ///
     /// [`Error::History`], its cause the `rusqlite::Error`; then nothing was
     /// added.
-    pub fn insert(&self, records: &[HistoryRecord]) -> Result<usize> {
+    pub fn insert(&self, records: &[HistoryRecord]) -> Result<Recorded> {
         let mut connection = self.lock();
-        let tx = connection
-            .transaction()
-            .map_err(|e| sql_error(&self.path, e))?;
+        let err = |e| sql_error(&self.path, e);
+        let tx = connection.transaction().map_err(err)?;
+        let mut out = Recorded::default();
         {
             let mut insert = tx
-                .prepare("INSERT INTO attempts (mobile_number, sent_at, status, failure_reason) VALUES (?1, ?2, ?3, ?4)")
-                .map_err(|e| sql_error(&self.path, e))?;
+                .prepare_cached("INSERT INTO attempts (mobile_number, sent_at, status, failure_reason) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(err)?;
             for r in records {
-                insert
-                    .execute(params![
-                        r.number,
-                        r.attempt.sent_at,
-                        outcome_str(r.attempt.outcome),
-                        r.failure_reason
-                    ])
-                    .map_err(|e| sql_error(&self.path, e))?;
+                match &r.message_id {
+                    Some(id) => {
+                        let receipt = Receipt {
+                            message_id: id.clone(),
+                            number: r.number.clone(),
+                            sent_at: r.attempt.sent_at,
+                            outcome: r.attempt.outcome,
+                            status_at: r.attempt.sent_at,
+                        };
+                        self.upsert(&tx, &receipt, r.failure_reason.as_deref(), &mut out)?;
+                    }
+                    None => {
+                        insert
+                            .execute(params![
+                                r.number,
+                                r.attempt.sent_at,
+                                outcome_str(r.attempt.outcome),
+                                r.failure_reason
+                            ])
+                            .map_err(err)?;
+                        out.recorded += 1;
+                    }
+                }
             }
         }
-        tx.commit().map_err(|e| sql_error(&self.path, e))?;
-        Ok(records.len())
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    /// Records one receipt inside `tx`: a new message is added; a known one
+    /// takes the new status only when the order-proof rule says so.
+    fn upsert(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        r: &Receipt,
+        failure_reason: Option<&str>,
+        out: &mut Recorded,
+    ) -> Result<()> {
+        let err = |e| sql_error(&self.path, e);
+        let stored: Option<(String, Option<i64>)> = tx
+            .prepare_cached("SELECT status, status_at FROM attempts WHERE message_id = ?1")
+            .map_err(err)?
+            .query_row(params![r.message_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()
+            .map_err(err)?;
+        let Some((status, status_at)) = stored else {
+            tx.prepare_cached(
+                "INSERT INTO attempts (mobile_number, sent_at, status, failure_reason, message_id, status_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(err)?
+            .execute(params![
+                r.number,
+                r.sent_at,
+                outcome_str(r.outcome),
+                failure_reason,
+                r.message_id,
+                r.status_at
+            ])
+            .map_err(err)?;
+            out.recorded += 1;
+            return Ok(());
+        };
+        let stored_outcome = parse_outcome(&status).ok_or_else(|| {
+            Error::history(
+                self.path.display().to_string(),
+                format!("unknown status {status:?} in table attempts – fix the row or re-import"),
+            )
+        })?;
+        let stored = (stored_outcome, status_at.unwrap_or(i64::MIN));
+        match change(stored, (r.outcome, r.status_at)) {
+            Change::Keep => out.duplicates += 1,
+            Change::Update => {
+                tx.prepare_cached(
+                    "UPDATE attempts SET status = ?2, status_at = ?3, failure_reason = ?4 WHERE message_id = ?1",
+                )
+                .map_err(err)?
+                .execute(params![
+                    r.message_id,
+                    outcome_str(r.outcome),
+                    r.status_at,
+                    failure_reason
+                ])
+                .map_err(err)?;
+                out.recorded += 1;
+            }
+        }
+        Ok(())
     }
 
     /// The database file.
@@ -154,6 +273,18 @@ impl SqliteHistory {
 }
 
 impl HistoryStore for SqliteHistory {
+    fn record(&self, receipts: &[Receipt]) -> Result<Recorded> {
+        let mut connection = self.lock();
+        let err = |e| sql_error(&self.path, e);
+        let tx = connection.transaction().map_err(err)?;
+        let mut out = Recorded::default();
+        for r in receipts {
+            self.upsert(&tx, r, None, &mut out)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
     fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>> {
         let connection = self.lock();
         // The wanted numbers drive the join: one index seek per number.
@@ -201,6 +332,49 @@ impl HistoryStore for SqliteHistory {
         }
         Ok(out)
     }
+}
+
+/// The database's schema version (`PRAGMA user_version`).
+fn schema_version(connection: &Connection) -> rusqlite::Result<i64> {
+    connection.query_row("PRAGMA user_version", [], |row| row.get(0))
+}
+
+/// A database written by a newer presend is not read or written.
+fn refuse_newer(path: &Path, version: i64) -> Result<()> {
+    if version > SCHEMA_VERSION {
+        return Err(Error::history(
+            path.display().to_string(),
+            format!(
+                "the database has schema version {version}, newer than the {SCHEMA_VERSION} this presend knows – upgrade presend, or use the database with the presend that wrote it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`], in one transaction: a new file
+/// gets the whole schema, an older one the steps it lacks.
+fn migrate(path: &Path, connection: &mut Connection) -> Result<()> {
+    let err = |e| sql_error(path, e);
+    let tx = connection.transaction().map_err(err)?;
+    let version = schema_version(&tx).map_err(err)?;
+    refuse_newer(path, version)?;
+    if version < 1 {
+        tx.execute_batch(SCHEMA_V1).map_err(err)?;
+    }
+    if version < 2 {
+        tx.execute_batch(TO_V2).map_err(err)?;
+    }
+    if version < SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(err)?;
+        tracing::info!(
+            from = version,
+            to = SCHEMA_VERSION,
+            "history schema upgraded"
+        );
+    }
+    tx.commit().map_err(err)
 }
 
 /// A failure of SQLite itself, its `rusqlite::Error` kept as the cause (a

@@ -4,7 +4,8 @@
 //! calls into it.
 
 use super::attempt::NumberHistory;
-use crate::error::Result;
+use super::receipt::{Receipt, Recorded};
+use crate::error::{Error, Result};
 
 /// A source of delivery history. Lookups are batched: one call per batch
 /// with every distinct number, never one per patient.
@@ -17,6 +18,22 @@ pub trait HistoryStore: Send + Sync {
     /// [`crate::Error::history_caused_by`]: the batch then fails closed with
     /// that error.
     fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>>;
+
+    /// Records delivery receipts, all of them or none (one transaction):
+    /// idempotent and order-proof (see [`Receipt`]). The next lookup sees
+    /// them.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::History`]; then nothing was recorded. A store that
+    /// only reads (a CSV file, a database opened read-only) refuses.
+    fn record(&self, receipts: &[Receipt]) -> Result<Recorded> {
+        let _ = receipts;
+        Err(Error::history(
+            "this history store",
+            "it only reads – record receipts in a database opened for writing (SqliteHistory::create)",
+        ))
+    }
 }
 
 /// Turns raw phone numbers into the E.164 form the validator uses for

@@ -12,9 +12,10 @@ use crate::args::{PluginArgs, note_skipped};
 #[derive(Subcommand)]
 pub enum HistoryCommand {
     /// Import a history CSV (columns mobile_number, sent_at, status and,
-    /// optionally, failure_reason) into a SQLite database, creating it if
-    /// needed. Numbers are stored normalised (E.164), the way the validator
-    /// looks them up.
+    /// optionally, failure_reason and message_id) into a SQLite database,
+    /// creating or upgrading it as needed. Numbers are stored normalised
+    /// (E.164), the way the validator looks them up. With a message_id
+    /// column, importing the same file again adds nothing.
     Import {
         /// The history CSV.
         csv: PathBuf,
@@ -33,12 +34,17 @@ pub fn run(command: HistoryCommand) -> anyhow::Result<()> {
             let validator = plugin.load(&Runtime::new()?)?;
             let records = read_history_csv(&csv, &validator)?;
             let store = SqliteHistory::create(&db)?;
-            let added = store.insert(&records.records)?;
-            println!(
-                "{}: imported {added} attempts from {}",
+            let done = store.insert(&records.records)?;
+            print!(
+                "{}: imported {} attempts from {}",
                 db.display(),
+                done.recorded,
                 csv.display()
             );
+            match done.duplicates {
+                0 => println!(),
+                n => println!(" ({n} were there already: same message id, no newer status)"),
+            }
             note_skipped(records.skipped, &csv);
             Ok(())
         }
