@@ -200,3 +200,50 @@ fn importing_a_file_with_message_ids_twice_adds_nothing_the_second_time() {
     let store = SqliteHistory::open(&db).unwrap();
     assert_eq!(attempts(&store), [(NOW - 7 * 86_400, Outcome::Delivered)]);
 }
+
+#[test]
+fn prune_deletes_what_is_older_than_asked_and_says_how_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    let store = SqliteHistory::create(&db).unwrap();
+    let at = |id: &str, days_ago: i64| Receipt {
+        sent_at: NOW - days_ago * 86_400,
+        ..receipt(id, Outcome::Delivered, NOW - days_ago * 86_400)
+    };
+    store
+        .record(&[at("recent", 10), at("old", 400), at("older", 800)])
+        .unwrap();
+    drop(store);
+    let prune = |days: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_presend"))
+            .args([
+                "history",
+                "prune",
+                "--older-than",
+                days,
+                "--now",
+                "2026-11-27T09:00:00Z",
+            ])
+            .arg("--db")
+            .arg(&db)
+            .output()
+            .unwrap()
+    };
+    let out = prune("365");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("deleted 2 attempts sent before 2025-11-27T09:00:00Z"),
+        "{stdout}"
+    );
+    let store = SqliteHistory::open(&db).unwrap();
+    assert_eq!(attempts(&store), [(NOW - 10 * 86_400, Outcome::Delivered)]);
+    assert!(
+        !prune("0").status.success(),
+        "0 days would delete everything"
+    );
+}

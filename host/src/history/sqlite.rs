@@ -266,6 +266,29 @@ impl SqliteHistory {
         Ok(())
     }
 
+    /// Deletes the attempts sent before `sent_before` (seconds since the
+    /// Unix epoch), in one transaction; returns how many went. Phone numbers
+    /// are personal data, and attempts that old weigh almost nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::History`], its cause the `rusqlite::Error`; then nothing was
+    /// deleted.
+    pub fn prune(&self, sent_before: i64) -> Result<usize> {
+        let mut connection = self.lock();
+        let err = |e| sql_error(&self.path, e);
+        let tx = connection.transaction().map_err(err)?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM attempts WHERE sent_at < ?1",
+                params![sent_before],
+            )
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        tracing::info!(deleted, "history pruned");
+        Ok(deleted)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

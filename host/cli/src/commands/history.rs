@@ -6,7 +6,7 @@ use clap::Subcommand;
 use presend_host::Runtime;
 use presend_host::history::{SqliteHistory, read_history_csv};
 
-use crate::args::{PluginArgs, note_skipped};
+use crate::args::{PluginArgs, note_skipped, parse_now};
 
 /// `presend history ...`.
 #[derive(Subcommand)]
@@ -24,6 +24,21 @@ pub enum HistoryCommand {
         db: PathBuf,
         #[command(flatten)]
         plugin: PluginArgs,
+    },
+    /// Delete attempts sent more than DAYS days ago from a SQLite history,
+    /// and say how many went. Phone numbers are personal data, and old
+    /// attempts weigh almost nothing (evidence halves every half_life_days
+    /// of the rules: 365 by default).
+    Prune {
+        /// The SQLite database.
+        #[arg(long, value_name = "FILE.db")]
+        db: PathBuf,
+        /// Keep attempts sent within this many days (at least 1).
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+        older_than: u32,
+        /// Count the days back from this time (RFC 3339; default: now).
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
     },
 }
 
@@ -46,6 +61,24 @@ pub fn run(command: HistoryCommand) -> anyhow::Result<()> {
                 n => println!(" ({n} were there already: same message id, no newer status)"),
             }
             note_skipped(records.skipped, &csv);
+            Ok(())
+        }
+        HistoryCommand::Prune {
+            db,
+            older_than,
+            now,
+        } => {
+            let now = parse_now(now.as_deref(), "--now")?;
+            let cutoff = now - i64::from(older_than) * 86_400;
+            if !db.exists() {
+                anyhow::bail!("{}: no such database", db.display());
+            }
+            let deleted = SqliteHistory::create(&db)?.prune(cutoff)?;
+            println!(
+                "{}: deleted {deleted} attempts sent before {}",
+                db.display(),
+                presend_host::timestamp::format(cutoff)
+            );
             Ok(())
         }
     }
