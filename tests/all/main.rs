@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod deliveries;
 mod deploy;
 mod embedder;
 mod failures;

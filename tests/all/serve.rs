@@ -30,6 +30,11 @@ impl Server {
     /// Starts the server on a free port with a deploy directory, the example
     /// history and the admin token, plus `extra` arguments.
     pub(crate) fn start(extra: &[&str]) -> Server {
+        Server::start_with_history(&example("history.csv"), extra)
+    }
+
+    /// [`Server::start`], with `history` as `--history`.
+    pub(crate) fn start_with_history(history: &Path, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let deploy = dir.path().join("deploy");
         std::fs::create_dir(&deploy).unwrap();
@@ -48,7 +53,7 @@ impl Server {
                 NOW,
             ])
             .arg("--history")
-            .arg(example("history.csv"))
+            .arg(history)
             .arg("--deploy-dir")
             .arg(&deploy)
             .arg("--admin-token-file")

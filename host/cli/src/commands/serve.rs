@@ -16,6 +16,8 @@ use crate::service::{self, Setup};
 
 /// The environment variable that may hold the admin token instead of a file.
 const TOKEN_ENV: &str = "PRESEND_ADMIN_TOKEN";
+/// The environment variable that may hold the receipts token instead of a file.
+const RECEIPTS_TOKEN_ENV: &str = "PRESEND_RECEIPTS_TOKEN";
 
 /// `presend serve`.
 #[derive(Args)]
@@ -36,6 +38,12 @@ pub struct ServeArgs {
     /// endpoints are disabled.
     #[arg(long, value_name = "FILE")]
     admin_token_file: Option<PathBuf>,
+    /// File holding the token `POST /v1/deliveries` requires (`Authorization:
+    /// Bearer TOKEN`, as GOV.UK Notify's callbacks send it); or set
+    /// PRESEND_RECEIPTS_TOKEN. Receipts need a SQLite --history (created if
+    /// missing), opened for writing. Without a token the endpoint is disabled.
+    #[arg(long, value_name = "FILE")]
+    receipts_token_file: Option<PathBuf>,
     /// Batches validated at once; more get 503 with Retry-After.
     #[arg(long, default_value_t = 4, value_name = "N")]
     max_batches: usize,
@@ -104,9 +112,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let first = Version::from_parts(&runtime, cache.as_ref(), &parts)
         .context("the first version failed preflight; nothing is served")?;
-    let history = match &args.history {
-        Some(path) => Some(open_history(path, first.validator())?),
-        None => None,
+    let receipts_token = match (&args.receipts_token_file, std::env::var(RECEIPTS_TOKEN_ENV)) {
+        (Some(path), _) => Some(read_token_file(path)?),
+        (None, Ok(token)) => Some(check_token(&token, RECEIPTS_TOKEN_ENV)?),
+        (None, Err(_)) => None,
+    };
+    let history = match (&args.history, &receipts_token) {
+        (Some(path), Some(_)) => Some(writable_history(path)?),
+        (Some(path), None) => Some(open_history(path, first.validator())?),
+        (None, Some(_)) => anyhow::bail!(
+            "receipts need a history to record them in – give --history FILE.db (a SQLite database, created if missing)"
+        ),
+        (None, None) => None,
     };
     args.canary
         .preflight(&first, history.clone())
@@ -122,6 +139,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         deploy_dir,
         canary: args.canary,
         admin_token: admin_token.map(Arc::from),
+        receipts_token: receipts_token.map(Arc::from),
         max_batches: args.max_batches.max(1),
         poll: Duration::from_millis(args.poll_ms.max(10)),
         now_window: Duration::from_secs(args.now_window_days.saturating_mul(86_400)),
@@ -175,4 +193,27 @@ fn check_token(text: &str, origin: &str) -> anyhow::Result<String> {
         );
     }
     Ok(token.to_string())
+}
+
+/// The history receipts are recorded in: a SQLite database (created, or
+/// upgraded, and opened for writing), never a CSV file.
+fn writable_history(
+    path: &std::path::Path,
+) -> anyhow::Result<Arc<dyn presend_host::history::HistoryStore>> {
+    let mut head = [0u8; 16];
+    let readable = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok();
+    let empty = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
+    let sqlite = readable && &head == b"SQLite format 3\0";
+    if !(empty || sqlite) {
+        anyhow::bail!(
+            "{}: receipts are recorded in a SQLite history, and this is not one – import it with `presend history import {} --db history.db` and give --history history.db",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(Arc::new(presend_host::history::SqliteHistory::create(
+        path,
+    )?))
 }

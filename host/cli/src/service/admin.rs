@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use presend_host::deployment::{DeployDir, Parts, Snapshot, Version};
 
-use super::state::{AppState, deployment_json, error_response};
+use super::state::{AppState, constant_time_eq, deployment_json, error_response};
 
 /// `None` when the request carries the admin token; else the refusal.
 fn refuse_without_token(state: &AppState, headers: &HeaderMap) -> Option<Response> {
@@ -36,10 +36,6 @@ fn refuse_without_token(state: &AppState, headers: &HeaderMap) -> Option<Respons
             "send the admin token as `Authorization: Bearer TOKEN`",
         ))
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `POST /v1/admin/reload`: prepare, preflight and activate the deploy

@@ -65,6 +65,11 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         &[("", get(&state.admin_refusals.total))],
     );
     counter(
+        "presend_receipts_refusals_total",
+        "Receipt requests refused for a missing or wrong token.",
+        &[("", get(&state.receipts_refusals.total))],
+    );
+    counter(
         "presend_rollbacks_total",
         "Rollbacks.",
         &[("", state.deployments.rollbacks())],

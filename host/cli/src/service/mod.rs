@@ -9,6 +9,7 @@
 mod admin;
 mod batches;
 mod connections;
+mod deliveries;
 mod metrics;
 mod state;
 
@@ -46,6 +47,8 @@ pub struct Setup {
     pub canary: CanaryArgs,
     /// The admin endpoints' token; `None`: they are disabled.
     pub admin_token: Option<Arc<str>>,
+    /// The receipts endpoint's token; `None`: it is disabled.
+    pub receipts_token: Option<Arc<str>>,
     /// Batches validated at once.
     pub max_batches: usize,
     /// How often the deploy directory is looked at.
@@ -79,6 +82,8 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
         body_timeout: setup.body_timeout,
         admin_refusals: Default::default(),
         had_parts: Mutex::new(setup.had_parts),
+        receipts_token: setup.receipts_token,
+        receipts_refusals: Default::default(),
         metrics: Metrics::default(),
     });
     if let Some(dir) = setup.deploy_dir {
@@ -88,6 +93,7 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/v1/batches", post(batches::batches))
         .route("/v1/deployment", get(batches::deployment))
+        .route("/v1/deliveries", post(deliveries::deliveries))
         .route("/v1/admin/reload", post(admin::reload))
         .route("/v1/admin/rollback", post(admin::rollback))
         .route("/healthz", get(batches::healthz))

@@ -38,6 +38,10 @@ pub struct AppState {
     pub admin_refusals: AdminRefusals,
     /// Whether the deploy directory has had a validator.wasm, a rules.toml.
     pub had_parts: Mutex<[bool; 2]>,
+    /// The token `POST /v1/deliveries` requires; `None`: it is disabled.
+    pub receipts_token: Option<Arc<str>>,
+    /// Receipt requests refused for a missing or wrong token.
+    pub receipts_refusals: AdminRefusals,
     /// One reload at a time (the watcher and the admin endpoint share it),
     /// and the look at the deploy directory the last reload acted on: the
     /// watcher does not act on it again, so a rollback stays rolled back
@@ -123,4 +127,9 @@ pub fn deployment_json(state: &AppState) -> serde_json::Value {
         "active": state.deployments.active().info(),
         "previous": state.deployments.previous().map(|d| d.info().clone()),
     })
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
