@@ -6,36 +6,22 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use presend_host::deployment::{DeployDir, Parts, Snapshot, Version};
 
-use super::state::{AppState, constant_time_eq, deployment_json, error_response};
+use super::state::{AppState, Guard, deployment_json, error_response};
 
 /// `None` when the request carries the admin token; else the refusal.
 fn refuse_without_token(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    let Some(token) = &state.admin_token else {
-        return Some(error_response(
-            StatusCode::FORBIDDEN,
-            "admin-disabled",
-            "admin endpoints are disabled – start presend serve with --admin-token-file or PRESEND_ADMIN_TOKEN",
-        ));
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), token.as_bytes()) {
-        None
-    } else {
-        state.admin_refusals.refused();
-        Some(error_response(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send the admin token as `Authorization: Bearer TOKEN`",
-        ))
+    Guard {
+        token: state.admin_token.as_deref(),
+        refusals: &state.admin_refusals,
+        disabled_code: "admin-disabled",
+        disabled_message: "admin endpoints are disabled – start presend serve with --admin-token-file or PRESEND_ADMIN_TOKEN",
+        which: "admin",
     }
+    .refuse(headers)
 }
 
 /// `POST /v1/admin/reload`: prepare, preflight and activate the deploy

@@ -11,12 +11,12 @@ use std::sync::Arc;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use presend_host::history::{Receipt, parse_outcome};
 use serde_json::{Value, json};
 
-use super::state::{AppState, constant_time_eq, error_response};
+use super::state::{AppState, Guard, error_response};
 
 /// The largest body of receipts taken at once.
 const MAX_BODY: usize = 8 << 20;
@@ -114,25 +114,15 @@ pub async fn deliveries(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Some(token) = &state.receipts_token else {
-        return error_response(
-            StatusCode::FORBIDDEN,
-            "receipts-disabled",
-            "receipts are disabled – start presend serve with --receipts-token-file or PRESEND_RECEIPTS_TOKEN, and a SQLite --history",
-        );
+    let guard = Guard {
+        token: state.receipts_token.as_deref(),
+        refusals: &state.receipts_refusals,
+        disabled_code: "receipts-disabled",
+        disabled_message: "receipts are disabled – start presend serve with --receipts-token-file or PRESEND_RECEIPTS_TOKEN, and a SQLite --history",
+        which: "receipts",
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
-        state.receipts_refusals.refused();
-        return error_response(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send the receipts token as `Authorization: Bearer TOKEN`",
-        );
+    if let Some(refusal) = guard.refuse(&headers) {
+        return refusal;
     }
     let Ok(bytes) = to_bytes(body, MAX_BODY).await else {
         return error_response(

@@ -133,3 +133,49 @@ pub fn deployment_json(state: &AppState) -> serde_json::Value {
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// An endpoint guarded by a bearer token: its token (`None`: disabled) and
+/// what to say when it is disabled or the token is wrong.
+pub struct Guard<'a> {
+    /// The token the requests must carry.
+    pub token: Option<&'a str>,
+    /// Where refusals are counted and logged.
+    pub refusals: &'a AdminRefusals,
+    /// The error code when the endpoint is disabled.
+    pub disabled_code: &'static str,
+    /// The message when it is disabled: how to enable it.
+    pub disabled_message: &'static str,
+    /// Which token, for the message on a wrong one ("admin", "receipts").
+    pub which: &'static str,
+}
+
+impl Guard<'_> {
+    /// `None` when the request carries the token; else the refusal (403
+    /// when disabled, 401 when missing or wrong, counted).
+    pub fn refuse(&self, headers: &axum::http::HeaderMap) -> Option<Response> {
+        let Some(token) = self.token else {
+            return Some(error_response(
+                StatusCode::FORBIDDEN,
+                self.disabled_code,
+                self.disabled_message,
+            ));
+        };
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            return None;
+        }
+        self.refusals.refused();
+        Some(error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            &format!(
+                "send the {} token as `Authorization: Bearer TOKEN`",
+                self.which
+            ),
+        ))
+    }
+}
