@@ -247,3 +247,28 @@ fn prune_deletes_what_is_older_than_asked_and_says_how_many() {
         "0 days would delete everything"
     );
 }
+
+#[test]
+fn receipts_are_written_only_to_a_sqlite_history_never_over_a_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("history.csv");
+    let text = "mobile_number,sent_at,status\n07700 900001,2026-11-20T09:00:00Z,failed\n";
+    std::fs::write(&csv, text).unwrap();
+    let err = presend_host::history::open_writable(&csv).unwrap_err();
+    assert!(err.to_string().contains("presend history import"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        text,
+        "left as it was"
+    );
+    // No file yet: a new database.
+    let db = dir.path().join("new.db");
+    let store = presend_host::history::open_writable(&db).unwrap();
+    assert_eq!(
+        store
+            .record(&[receipt("m1", Outcome::Failed, NOW)])
+            .unwrap()
+            .recorded,
+        1
+    );
+}

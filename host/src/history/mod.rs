@@ -14,7 +14,7 @@ mod store;
 
 pub use attempt::{Attempt, NumberHistory, Outcome, outcome_str, parse_outcome};
 pub use csv_file::{CsvHistory, HistoryRecord, HistoryRecords, read_history_csv};
-pub use open::{OpenedHistory, open};
+pub use open::{OpenedHistory, open, open_writable};
 pub use receipt::{Receipt, Recorded};
 pub use sqlite::SqliteHistory;
 pub use store::{HistoryStore, NormaliseNumbers};

@@ -39,12 +39,7 @@ impl std::fmt::Debug for OpenedHistory {
 /// read; the normaliser's errors.
 pub fn open(path: impl AsRef<Path>, numbers: &dyn NormaliseNumbers) -> Result<OpenedHistory> {
     let path = path.as_ref();
-    let mut head = [0u8; 16];
-    let is_sqlite = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
-        && &head == b"SQLite format 3\0";
-    if is_sqlite {
+    if has_sqlite_header(path) {
         return Ok(OpenedHistory {
             store: Arc::new(SqliteHistory::open(path)?),
             skipped: 0,
@@ -62,4 +57,37 @@ pub fn open(path: impl AsRef<Path>, numbers: &dyn NormaliseNumbers) -> Result<Op
         store: Arc::new(history),
         skipped,
     })
+}
+
+/// Opens the SQLite history at `path` for writing (delivery receipts,
+/// imports): created when there is no file or an empty one, upgraded to the
+/// current schema. Anything else, a history CSV above all, is refused rather
+/// than overwritten.
+///
+/// # Errors
+///
+/// [`Error::History`] when `path` holds something that is not a SQLite
+/// database, saying how to import it; else as [`SqliteHistory::create`].
+pub fn open_writable(path: impl AsRef<Path>) -> Result<SqliteHistory> {
+    let path = path.as_ref();
+    let empty = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
+    if !empty && !has_sqlite_header(path) {
+        return Err(Error::history(
+            path.display().to_string(),
+            format!(
+                "receipts are recorded in a SQLite history, and this is not one – import it with `presend history import {} --db history.db` and use history.db",
+                path.display()
+            ),
+        ));
+    }
+    SqliteHistory::create(path)
+}
+
+/// Whether the file at `path` starts as every SQLite database does.
+fn has_sqlite_header(path: &Path) -> bool {
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && &head == b"SQLite format 3\0"
 }

@@ -118,7 +118,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (None, Err(_)) => None,
     };
     let history = match (&args.history, &receipts_token) {
-        (Some(path), Some(_)) => Some(writable_history(path)?),
+        (Some(path), Some(_)) => {
+            let store: Arc<dyn presend_host::history::HistoryStore> =
+                Arc::new(presend_host::history::open_writable(path)?);
+            Some(store)
+        }
         (Some(path), None) => Some(open_history(path, first.validator())?),
         (None, Some(_)) => anyhow::bail!(
             "receipts need a history to record them in – give --history FILE.db (a SQLite database, created if missing)"
@@ -193,27 +197,4 @@ fn check_token(text: &str, origin: &str) -> anyhow::Result<String> {
         );
     }
     Ok(token.to_string())
-}
-
-/// The history receipts are recorded in: a SQLite database (created, or
-/// upgraded, and opened for writing), never a CSV file.
-fn writable_history(
-    path: &std::path::Path,
-) -> anyhow::Result<Arc<dyn presend_host::history::HistoryStore>> {
-    let mut head = [0u8; 16];
-    let readable = std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok();
-    let empty = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
-    let sqlite = readable && &head == b"SQLite format 3\0";
-    if !(empty || sqlite) {
-        anyhow::bail!(
-            "{}: receipts are recorded in a SQLite history, and this is not one – import it with `presend history import {} --db history.db` and give --history history.db",
-            path.display(),
-            path.display()
-        );
-    }
-    Ok(Arc::new(presend_host::history::SqliteHistory::create(
-        path,
-    )?))
 }
