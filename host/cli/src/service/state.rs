@@ -35,13 +35,13 @@ pub struct AppState {
     /// How long a batch's body may take to arrive once it has a slot.
     pub body_timeout: Duration,
     /// Admin requests refused, and when a refusal was last logged.
-    pub admin_refusals: AdminRefusals,
+    pub admin_refusals: Refusals,
     /// Whether the deploy directory has had a validator.wasm, a rules.toml.
     pub had_parts: Mutex<[bool; 2]>,
     /// The token `POST /v1/deliveries` requires; `None`: it is disabled.
     pub receipts_token: Option<Arc<str>>,
     /// Receipt requests refused for a missing or wrong token.
-    pub receipts_refusals: AdminRefusals,
+    pub receipts_refusals: Refusals,
     /// One reload at a time (the watcher and the admin endpoint share it),
     /// and the look at the deploy directory the last reload acted on: the
     /// watcher does not act on it again, so a rollback stays rolled back
@@ -50,32 +50,35 @@ pub struct AppState {
     pub metrics: Metrics,
 }
 
-/// Refused admin requests: all counted, logged at most once per
-/// [`AdminRefusals::LOG_EVERY`] so that guessing tokens cannot flood the log.
+/// Requests refused for a missing or wrong token, at one endpoint: all
+/// counted, logged at most once per [`Refusals::LOG_EVERY`] so that guessing
+/// tokens cannot flood the log.
 #[derive(Debug, Default)]
-pub struct AdminRefusals {
+pub struct Refusals {
     /// Every refusal since start.
     pub total: AtomicU64,
     /// `total` when a refusal was last logged, and when.
     logged: Mutex<Option<(u64, std::time::Instant)>>,
 }
 
-impl AdminRefusals {
+impl Refusals {
     /// The most often a refusal is logged.
     pub const LOG_EVERY: Duration = Duration::from_secs(10);
 
-    /// Counts a refusal; logs it unless one was logged less than
-    /// `LOG_EVERY` ago (the next log line says how many came between).
-    pub fn refused(&self) {
+    /// Counts a refusal of a request for the `which` token ("admin",
+    /// "receipts"); logs it unless one was logged less than `LOG_EVERY` ago
+    /// (the next log line says how many came between).
+    pub fn refused(&self, which: &str) {
         let total = self.total.fetch_add(1, Ordering::Relaxed) + 1;
         let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
         let due = logged.is_none_or(|(_, at)| at.elapsed() >= Self::LOG_EVERY);
         if due {
             let since = total - logged.map_or(0, |(n, _)| n);
             tracing::warn!(
+                endpoint = which,
                 refused = since,
                 total,
-                "admin requests refused: missing or wrong token"
+                "requests refused: missing or wrong token"
             );
             *logged = Some((total, std::time::Instant::now()));
         }
@@ -140,7 +143,7 @@ pub struct Guard<'a> {
     /// The token the requests must carry.
     pub token: Option<&'a str>,
     /// Where refusals are counted and logged.
-    pub refusals: &'a AdminRefusals,
+    pub refusals: &'a Refusals,
     /// The error code when the endpoint is disabled.
     pub disabled_code: &'static str,
     /// The message when it is disabled: how to enable it.
@@ -168,7 +171,7 @@ impl Guard<'_> {
         if constant_time_eq(given.as_bytes(), token.as_bytes()) {
             return None;
         }
-        self.refusals.refused();
+        self.refusals.refused(self.which);
         Some(error_response(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
