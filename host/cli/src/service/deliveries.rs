@@ -150,7 +150,7 @@ pub async fn deliveries(
     let (mut receipts, mut refused, mut skipped) = (Vec::new(), Vec::new(), 0usize);
     for (index, item) in items.iter().enumerate() {
         match read(item) {
-            Read::Receipt(r) => receipts.push((index, r)),
+            Read::Receipt(r) => receipts.push(r),
             Read::Skipped => skipped += 1,
             Read::Refused(reason) => refused.push(json!({"index": index, "reason": reason})),
         }
@@ -165,11 +165,11 @@ pub async fn deliveries(
     // Numbers are keyed as the validator normalises them, like patients'.
     let deployment = state.deployments.active();
     let worker = tokio::task::spawn_blocking(move || {
-        let raws: Vec<String> = receipts.iter().map(|(_, r)| r.raw_number.clone()).collect();
+        let raws: Vec<String> = receipts.iter().map(|r| r.raw_number.clone()).collect();
         let normalised = deployment.version().validator().normalise_numbers(&raws)?;
         let mut to_record = Vec::new();
         let mut not_uk = 0usize;
-        for ((_, item), number) in receipts.into_iter().zip(normalised) {
+        for (item, number) in receipts.into_iter().zip(normalised) {
             match number {
                 Ok(number) => to_record.push(Receipt {
                     message_id: item.message_id,
