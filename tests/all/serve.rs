@@ -108,10 +108,28 @@ impl Server {
     }
 
     pub(crate) fn metric(&self, name: &str) -> u64 {
-        let text = String::from_utf8(self.request("GET", "/metrics", &[], b"").body).unwrap();
+        let r = self.request("GET", "/metrics", &[], b"");
+        let text = String::from_utf8(r.body).unwrap();
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no metric {name} in\n{text}"))
+            .unwrap_or_else(|| panic!("no metric {name} in {} answer\n{text}", r.status))
+    }
+
+    /// [`Server::metric`] once `/metrics` answers: while every connection
+    /// place is taken (or about to be freed), it may be turned away first.
+    pub(crate) fn metric_when_served(&self, name: &str) -> u64 {
+        let mut value = None;
+        wait_until("/metrics answers", || {
+            let r = self.request("GET", "/metrics", &[], b"");
+            value = (r.status == 200).then(|| {
+                String::from_utf8_lossy(&r.body)
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                    .unwrap_or_else(|| panic!("no metric {name}"))
+            });
+            value.is_some()
+        });
+        value.expect("set when served")
     }
 }
 
