@@ -49,7 +49,7 @@ fn main() {
     let records = history(&mut rng);
     write_history_csv(&history_csv, &records);
     let store = SqliteHistory::create(&db).expect("create db");
-    store.insert(&records).expect("insert history");
+    store.import(&records).expect("insert history");
     drop((store, records));
     println!(
         "data: {} patients ({} KiB), {} attempts over {} numbers in SQLite (made in {:.1} s)",

@@ -10,16 +10,25 @@ const RECEIPTS_TOKEN: &str = "receipts-token-for-tests-0123456789abcdef";
 
 /// A server with a new SQLite history and the receipts token.
 fn server(dir: &tempfile::TempDir) -> Server {
+    with_receipts(dir.path().join("history.db"), dir, &[])
+}
+
+/// A server recording receipts into `history` (a path or a URL), its token
+/// file written in `dir`, plus `extra` arguments.
+pub(crate) fn with_receipts(
+    history: impl AsRef<std::ffi::OsStr>,
+    dir: &tempfile::TempDir,
+    extra: &[&str],
+) -> Server {
     let token = dir.path().join("receipts-token");
     std::fs::write(&token, RECEIPTS_TOKEN).unwrap();
     std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    Server::start_with_history(
-        &dir.path().join("history.db"),
-        &["--receipts-token-file", token.to_str().unwrap()],
-    )
+    let mut args = vec!["--receipts-token-file", token.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    Server::start_with_history(std::path::Path::new(history.as_ref()), &args)
 }
 
-fn post(server: &Server, body: &serde_json::Value) -> Response {
+pub(crate) fn post(server: &Server, body: &serde_json::Value) -> Response {
     let auth = format!("Bearer {RECEIPTS_TOKEN}");
     server.request(
         "POST",
@@ -33,7 +42,7 @@ fn post(server: &Server, body: &serde_json::Value) -> Response {
 }
 
 /// The status of the one patient, whose number is 07700 900001.
-fn status(server: &Server) -> String {
+pub(crate) fn status(server: &Server) -> String {
     let csv = b"NHS Number,Mobile\n9990000018,07700 900001\n";
     let r = server.request("POST", "/v1/batches?now=2026-11-27T09:00:00Z", &[], csv);
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
@@ -44,7 +53,7 @@ fn status(server: &Server) -> String {
 }
 
 /// A Notify delivery-status callback for message `id`.
-fn notify(id: &str, status: &str, completed_at: &str) -> serde_json::Value {
+pub(crate) fn notify(id: &str, status: &str, completed_at: &str) -> serde_json::Value {
     json!({
         "id": id,
         "reference": "practice-42",

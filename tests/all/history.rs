@@ -144,7 +144,7 @@ fn sqlite_and_csv_history_give_the_same_verdicts() {
     let db = dir.path().join("history.db");
     SqliteHistory::create(&db)
         .unwrap()
-        .insert(&records.records)
+        .import(&records.records)
         .unwrap();
     assert_eq!(records.skipped, 1, "the example's landline row is left out");
 

@@ -1,13 +1,11 @@
-//! Delivery receipts into the SQLite history: idempotent, order-proof, one
-//! transaction, seen by the next batch; the schema upgraded from what older
-//! presends wrote and refused when a newer one wrote it.
+//! What only SQLite histories do: the schema upgraded from what older
+//! presends wrote and refused when a newer one wrote it, a read-only handle
+//! that refuses writes, and never writing over a history CSV. The behaviour
+//! both databases share is `history_stores.rs`.
 
-use std::sync::Arc;
+use presend_host::history::{HistoryStore, Outcome, Receipt, SqliteHistory};
 
-use presend_host::Status;
-use presend_host::history::{HistoryStore, Outcome, Receipt, Recorded, SqliteHistory};
-
-use crate::common::{NOW, options, row, validator};
+use crate::common::NOW;
 
 const NUMBER: &str = "+447700900001";
 
@@ -32,88 +30,6 @@ fn attempts(store: &dyn HistoryStore) -> Vec<(i64, Outcome)> {
         .collect();
     found.sort_by_key(|(t, o)| (*t, *o as u8));
     found
-}
-
-fn recorded(recorded: usize, duplicates: usize) -> Recorded {
-    Recorded {
-        recorded,
-        duplicates,
-    }
-}
-
-#[test]
-fn receipts_are_idempotent_and_order_proof() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteHistory::create(dir.path().join("history.db")).unwrap();
-    let sending = receipt("m1", Outcome::Pending, NOW - 3600);
-    let delivered = receipt("m1", Outcome::Delivered, NOW - 3500);
-
-    assert_eq!(
-        store.record(std::slice::from_ref(&sending)).unwrap(),
-        recorded(1, 0)
-    );
-    assert_eq!(
-        store.record(std::slice::from_ref(&sending)).unwrap(),
-        recorded(0, 1),
-        "the same twice"
-    );
-    // Sending then delivered is one delivered message, not two attempts.
-    assert_eq!(
-        store.record(std::slice::from_ref(&delivered)).unwrap(),
-        recorded(1, 0)
-    );
-    assert_eq!(attempts(&store), [(NOW - 3600, Outcome::Delivered)]);
-    // A pending status arriving late never overwrites the final one.
-    let late = receipt("m1", Outcome::Pending, NOW - 3000);
-    assert_eq!(store.record(&[late]).unwrap(), recorded(0, 1));
-    assert_eq!(attempts(&store), [(NOW - 3600, Outcome::Delivered)]);
-
-    // Final before pending in one batch: the same end state.
-    let both = [
-        receipt("m2", Outcome::TemporaryFailure, NOW - 100),
-        receipt("m2", Outcome::Pending, NOW - 200),
-    ];
-    assert_eq!(store.record(&both).unwrap(), recorded(1, 1));
-    assert_eq!(attempts(&store).len(), 2);
-    assert!(attempts(&store).contains(&(NOW - 3600, Outcome::TemporaryFailure)));
-}
-
-#[test]
-fn the_next_batch_sees_a_receipt_even_through_a_reader_opened_before_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.db");
-    let writer = SqliteHistory::create(&path).unwrap();
-    // A service's reader, opened read-only before any receipt.
-    let reader: Arc<dyn HistoryStore> = Arc::new(SqliteHistory::open(&path).unwrap());
-    let csv = b"NHS Number,Mobile\n9990000018,07700 900001\n";
-    let batch = || {
-        validator()
-            .validate(csv, &options(Some(reader.clone())))
-            .unwrap()
-    };
-    assert_eq!(row(&batch(), 2).status, Status::Accepted);
-
-    writer
-        .record(&[receipt("m1", Outcome::Failed, NOW - 3500)])
-        .unwrap();
-    assert_eq!(
-        row(&batch(), 2).status,
-        Status::LikelyToFail,
-        "held back at once"
-    );
-
-    // A later message delivered makes the number good again.
-    let mut next = receipt("m2", Outcome::Delivered, NOW - 60);
-    next.sent_at = NOW - 120;
-    writer.record(&[next]).unwrap();
-    assert_eq!(row(&batch(), 2).status, Status::Accepted);
-
-    // The reader itself writes nothing.
-    assert!(
-        reader
-            .record(&[receipt("m3", Outcome::Failed, NOW)])
-            .is_err()
-    );
 }
 
 #[test]
@@ -164,97 +80,14 @@ fn an_old_schema_is_upgraded_and_a_newer_one_refused() {
 }
 
 #[test]
-fn importing_a_file_with_message_ids_twice_adds_nothing_the_second_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("history.csv");
-    std::fs::write(
-        &csv,
-        "mobile_number,sent_at,status,message_id\n\
-         07700 900001,2026-11-20T09:00:00Z,sending,a\n\
-         07700 900001,2026-11-20T09:00:00Z,delivered,a\n\
-         07700 900002,2026-11-21T09:00:00Z,failed,b\n",
-    )
-    .unwrap();
-    let db = dir.path().join("history.db");
-    let import = || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_presend"))
-            .args(["history", "import"])
-            .arg(&csv)
-            .arg("--db")
-            .arg(&db)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    assert!(import().contains("imported 3 attempts"));
-    let again = import();
-    assert!(
-        again.contains("imported 0 attempts") && again.contains("(3 were there already"),
-        "{again}"
-    );
-    let store = SqliteHistory::open(&db).unwrap();
-    assert_eq!(attempts(&store), [(NOW - 7 * 86_400, Outcome::Delivered)]);
-}
-
-#[test]
-fn prune_deletes_what_is_older_than_asked_and_says_how_many() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("history.db");
-    let store = SqliteHistory::create(&db).unwrap();
-    let at = |id: &str, days_ago: i64| Receipt {
-        sent_at: NOW - days_ago * 86_400,
-        ..receipt(id, Outcome::Delivered, NOW - days_ago * 86_400)
-    };
-    store
-        .record(&[at("recent", 10), at("old", 400), at("older", 800)])
-        .unwrap();
-    drop(store);
-    let prune = |days: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_presend"))
-            .args([
-                "history",
-                "prune",
-                "--older-than",
-                days,
-                "--now",
-                "2026-11-27T09:00:00Z",
-            ])
-            .arg("--db")
-            .arg(&db)
-            .output()
-            .unwrap()
-    };
-    let out = prune("365");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("deleted 2 attempts sent before 2025-11-27T09:00:00Z"),
-        "{stdout}"
-    );
-    let store = SqliteHistory::open(&db).unwrap();
-    assert_eq!(attempts(&store), [(NOW - 10 * 86_400, Outcome::Delivered)]);
-    assert!(
-        !prune("0").status.success(),
-        "0 days would delete everything"
-    );
-}
-
-#[test]
 fn receipts_are_written_only_to_a_sqlite_history_never_over_a_csv() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("history.csv");
     let text = "mobile_number,sent_at,status\n07700 900001,2026-11-20T09:00:00Z,failed\n";
     std::fs::write(&csv, text).unwrap();
-    let err = presend_host::history::open_writable(&csv).unwrap_err();
+    let Err(err) = presend_host::history::open_writable(&csv) else {
+        panic!("a CSV was opened for writing");
+    };
     assert!(err.to_string().contains("presend history import"), "{err}");
     assert_eq!(
         std::fs::read_to_string(&csv).unwrap(),
@@ -271,4 +104,23 @@ fn receipts_are_written_only_to_a_sqlite_history_never_over_a_csv() {
             .recorded,
         1
     );
+}
+
+#[test]
+fn a_history_opened_read_only_refuses_to_write_and_prune_needs_a_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("history.db");
+    SqliteHistory::create(&db).unwrap();
+    let reader = SqliteHistory::open(&db).unwrap();
+    let err = reader
+        .record(&[receipt("m1", Outcome::Failed, NOW)])
+        .unwrap_err();
+    assert!(err.to_string().contains("only reads"), "{err}");
+    assert!(reader.prune(NOW).is_err());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_presend"))
+        .args(["history", "prune", "--older-than", "0", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "0 days would delete everything");
 }

@@ -122,7 +122,8 @@ pub fn parse_now(text: Option<&str>, origin: &str) -> anyhow::Result<i64> {
     })
 }
 
-/// Opens `--history` (a CSV file or a SQLite database) and says on stderr
+/// Opens `--history` (a CSV file, a SQLite database or a postgres:// URL)
+/// and says on stderr
 /// how many rows were left out, so nothing is lost silently.
 pub fn open_history(
     path: &Path,

@@ -35,6 +35,20 @@ pub struct NumberHistory {
     pub attempts: Vec<Attempt>,
 }
 
+/// One row of a history file (or an import), its number normalised.
+#[derive(Debug, Clone)]
+pub struct HistoryRecord {
+    /// E.164.
+    pub number: String,
+    /// When and how it ended.
+    pub attempt: Attempt,
+    /// The provider's reason, if the file has one (kept, not scored).
+    pub failure_reason: Option<String>,
+    /// The message's id, when the file has a `message_id` column: importing
+    /// the same message again then changes nothing.
+    pub message_id: Option<String>,
+}
+
 /// Reads a status as platforms write it: `delivered`, `failed`,
 /// `permanent-failure`, `temporary-failure`, `technical-failure`, and
 /// `created`/`sent`/`sending`/`pending` (case, `_` and spaces ignored).
@@ -66,6 +80,17 @@ fn canonical_outcome(status: &str) -> Option<Outcome> {
         "technical-failure" => Outcome::TechnicalFailure,
         "created" | "sent" | "sending" | "pending" => Outcome::Pending,
         _ => return None,
+    })
+}
+
+/// A status read back from a store's `attempts.status`: every store holds
+/// the canonical spellings, so anything else is a row written by hand.
+pub(crate) fn stored_outcome(origin: &str, status: &str) -> crate::error::Result<Outcome> {
+    parse_outcome(status).ok_or_else(|| {
+        crate::error::Error::history(
+            origin,
+            format!("unknown status {status:?} in table attempts – fix the row or re-import"),
+        )
     })
 }
 

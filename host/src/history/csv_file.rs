@@ -4,24 +4,10 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::attempt::{Attempt, NumberHistory, parse_outcome};
+use super::attempt::{Attempt, HistoryRecord, NumberHistory, parse_outcome};
 use super::store::{HistoryStore, NormaliseNumbers};
 use crate::error::{Error, Result};
 use crate::timestamp;
-
-/// One row of a history file, its number normalised.
-#[derive(Debug, Clone)]
-pub struct HistoryRecord {
-    /// E.164.
-    pub number: String,
-    /// When and how it ended.
-    pub attempt: Attempt,
-    /// The provider's reason, if the file has one (kept, not scored).
-    pub failure_reason: Option<String>,
-    /// The message's id, when the file has a `message_id` column: importing
-    /// the same message again then changes nothing.
-    pub message_id: Option<String>,
-}
 
 /// A history file's rows, and how many were left out because their number
 /// is not a UK mobile (such rows can never match a patient).

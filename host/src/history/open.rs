@@ -1,6 +1,8 @@
-//! Opening the history store a path names, as the `presend` command and
-//! services do: a SQLite database (told by its file header) or a CSV file.
+//! Opening the history store a location names, as the `presend` command and
+//! services do: a `postgres://` URL, a SQLite database (told by its file
+//! header) or a CSV file.
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,14 +11,14 @@ use super::sqlite::SqliteHistory;
 use super::store::{HistoryStore, NormaliseNumbers};
 use crate::error::{Error, Result};
 
-/// A history store opened from a path, and what was left out of it.
+/// A history store opened from a location, and what was left out of it.
 #[derive(Clone)]
 pub struct OpenedHistory {
     /// The store, ready to share between batches and threads.
     pub store: Arc<dyn HistoryStore>,
     /// Rows left out because their number is not a UK mobile (CSV files
-    /// only: a SQLite database holds normalised numbers). Say so to the
-    /// person who gave the file, so that nothing is lost silently.
+    /// only: a database holds normalised numbers). Say so to the person who
+    /// gave the file, so that nothing is lost silently.
     pub skipped: usize,
 }
 
@@ -28,17 +30,32 @@ impl std::fmt::Debug for OpenedHistory {
     }
 }
 
-/// Opens `path`: a SQLite database made by `presend history import` (read
-/// only), or a history CSV read into memory, its numbers normalised with
-/// `numbers` (a `Validator`).
+/// Whether `location` names a PostgreSQL database (`postgres://` or
+/// `postgresql://`) rather than a file.
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// Opens `location`: a `postgres://` URL (the schema created or upgraded);
+/// a SQLite database made by `presend history import` (read only); or a
+/// history CSV read into memory, its numbers normalised with `numbers` (a
+/// `Validator`).
 ///
 /// # Errors
 ///
 /// [`Error::History`] when there is no such file or it is neither form
-/// (naming the row and column for a CSV); [`Error::Io`] when it cannot be
-/// read; the normaliser's errors.
-pub fn open(path: impl AsRef<Path>, numbers: &dyn NormaliseNumbers) -> Result<OpenedHistory> {
-    let path = path.as_ref();
+/// (naming the row and column for a CSV), or the database cannot be
+/// reached; [`Error::Io`] when a file cannot be read; the normaliser's
+/// errors.
+pub fn open(location: impl AsRef<OsStr>, numbers: &dyn NormaliseNumbers) -> Result<OpenedHistory> {
+    let location = location.as_ref();
+    if let Some(url) = postgres_url(location) {
+        return Ok(OpenedHistory {
+            store: connect(url)?,
+            skipped: 0,
+        });
+    }
+    let path = Path::new(location);
     if has_sqlite_header(path) {
         return Ok(OpenedHistory {
             store: Arc::new(SqliteHistory::open(path)?),
@@ -48,7 +65,7 @@ pub fn open(path: impl AsRef<Path>, numbers: &dyn NormaliseNumbers) -> Result<Op
     if !path.exists() {
         return Err(Error::history(
             path.display().to_string(),
-            "no such file – give a history CSV or a database made by `presend history import`",
+            "no such file – give a history CSV, a database made by `presend history import`, or a postgres:// URL",
         ));
     }
     let history = CsvHistory::load(path, numbers)?;
@@ -59,28 +76,52 @@ pub fn open(path: impl AsRef<Path>, numbers: &dyn NormaliseNumbers) -> Result<Op
     })
 }
 
-/// Opens the SQLite history at `path` for writing (delivery receipts,
-/// imports): created when there is no file or an empty one, upgraded to the
-/// current schema. Anything else, a history CSV above all, is refused rather
-/// than overwritten.
+/// Opens the history `location` names for writing (delivery receipts,
+/// imports, prune): a `postgres://` URL, or a SQLite file, created when
+/// there is no file or an empty one. Either is upgraded to the current
+/// schema. Anything else, a history CSV above all, is refused rather than
+/// overwritten.
 ///
 /// # Errors
 ///
-/// [`Error::History`] when `path` holds something that is not a SQLite
-/// database, saying how to import it; else as [`SqliteHistory::create`].
-pub fn open_writable(path: impl AsRef<Path>) -> Result<SqliteHistory> {
-    let path = path.as_ref();
+/// [`Error::History`] when the file holds something that is not a SQLite
+/// database, saying how to import it; else as [`SqliteHistory::create`] or
+/// `PostgresHistory::connect`.
+pub fn open_writable(location: impl AsRef<OsStr>) -> Result<Arc<dyn HistoryStore>> {
+    let location = location.as_ref();
+    if let Some(url) = postgres_url(location) {
+        return connect(url);
+    }
+    let path = Path::new(location);
     let empty = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
     if !empty && !has_sqlite_header(path) {
         return Err(Error::history(
             path.display().to_string(),
             format!(
-                "receipts are recorded in a SQLite history, and this is not one – import it with `presend history import {} --db history.db` and use history.db",
+                "receipts are recorded in a SQLite or PostgreSQL history, and this is not one – import it with `presend history import {} --db history.db` and use history.db",
                 path.display()
             ),
         ));
     }
-    SqliteHistory::create(path)
+    Ok(Arc::new(SqliteHistory::create(path)?))
+}
+
+/// `location` as a PostgreSQL URL, when it is one.
+fn postgres_url(location: &OsStr) -> Option<&str> {
+    location.to_str().filter(|l| is_postgres_url(l))
+}
+
+#[cfg(feature = "postgres")]
+fn connect(url: &str) -> Result<Arc<dyn HistoryStore>> {
+    Ok(Arc::new(super::postgres::PostgresHistory::connect(url)?))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn connect(_url: &str) -> Result<Arc<dyn HistoryStore>> {
+    Err(Error::history(
+        "a postgres:// URL",
+        "this presend was built without PostgreSQL – build presend-host with its `postgres` feature",
+    ))
 }
 
 /// Whether the file at `path` starts as every SQLite database does.
@@ -90,4 +131,17 @@ fn has_sqlite_header(path: &Path) -> bool {
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
         .is_ok()
         && &head == b"SQLite format 3\0"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_postgres_urls_are_postgres() {
+        assert!(is_postgres_url("postgres://x/y"));
+        assert!(is_postgres_url("postgresql://x/y"));
+        assert!(!is_postgres_url("history.db"));
+        assert!(!is_postgres_url("./postgres://x"));
+    }
 }

@@ -9,7 +9,9 @@
 //! one delivered message, not two attempts); a final status is never
 //! overwritten by a pending one that arrives late.
 
-use super::attempt::Outcome;
+use std::collections::HashMap;
+
+use super::attempt::{HistoryRecord, Outcome};
 
 /// One message's state, as its provider (or the platform) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,10 +61,170 @@ pub(crate) fn change(stored: (Outcome, i64), new: (Outcome, i64)) -> Change {
     }
 }
 
+/// One receipt to record, with the provider's words for a failure (an
+/// import carries them; a callback does not).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Incoming<'a> {
+    pub(crate) receipt: &'a Receipt,
+    pub(crate) failure_reason: Option<&'a str>,
+}
+
+/// What a batch of receipts does to a store, decided before anything is
+/// written, so that every store applies the same rule the same way.
+#[derive(Debug, Default)]
+pub(crate) struct Plan<'a> {
+    /// Messages the store does not have, each in its final state.
+    pub(crate) inserts: Vec<Incoming<'a>>,
+    /// Stored messages whose status changes, each in its final state.
+    pub(crate) updates: Vec<Incoming<'a>>,
+    /// What the batch did, receipt by receipt, as if recorded one at a time.
+    pub(crate) counts: Recorded,
+}
+
+/// Imported records split as stores write them: those with a message id
+/// become receipts (their status time their send time), so importing the
+/// same file twice adds nothing; the rest are plain attempts, always added.
+pub(crate) fn split_import(
+    records: &[HistoryRecord],
+) -> (Vec<(Receipt, Option<&str>)>, Vec<&HistoryRecord>) {
+    let (with_id, plain): (Vec<&HistoryRecord>, Vec<&HistoryRecord>) =
+        records.iter().partition(|r| r.message_id.is_some());
+    let receipts = with_id
+        .into_iter()
+        .map(|r| {
+            let receipt = Receipt {
+                message_id: r.message_id.clone().unwrap_or_default(),
+                number: r.number.clone(),
+                sent_at: r.attempt.sent_at,
+                outcome: r.attempt.outcome,
+                status_at: r.attempt.sent_at,
+            };
+            (receipt, r.failure_reason.as_deref())
+        })
+        .collect();
+    (receipts, plain)
+}
+
+/// Folds `incoming`, in order, over the states the store holds for their
+/// message ids (`stored`: status and status time, `i64::MIN` when none).
+/// The same message twice in one batch is folded here, so each message is
+/// written once; the counts are those of recording the receipts one by one.
+pub(crate) fn plan<'a>(
+    incoming: impl IntoIterator<Item = Incoming<'a>>,
+    stored: &HashMap<String, (Outcome, i64)>,
+) -> Plan<'a> {
+    struct Entry<'a> {
+        latest: Incoming<'a>,
+        state: (Outcome, i64),
+        in_store: bool,
+        changed: bool,
+    }
+    let mut entries: Vec<Entry<'a>> = Vec::new();
+    let mut slot: HashMap<&'a str, usize> = HashMap::new();
+    let mut counts = Recorded::default();
+    for item in incoming {
+        let id = item.receipt.message_id.as_str();
+        let new = (item.receipt.outcome, item.receipt.status_at);
+        let entry = match slot.get(id) {
+            Some(&i) => &mut entries[i],
+            None => {
+                slot.insert(id, entries.len());
+                let known = stored.get(id).copied();
+                entries.push(Entry {
+                    latest: item,
+                    state: known.unwrap_or(new),
+                    in_store: known.is_some(),
+                    changed: known.is_none(),
+                });
+                if known.is_none() {
+                    counts.recorded += 1;
+                    continue;
+                }
+                entries.last_mut().expect("just pushed")
+            }
+        };
+        match change(entry.state, new) {
+            Change::Update => {
+                entry.latest = item;
+                entry.state = new;
+                entry.changed = true;
+                counts.recorded += 1;
+            }
+            Change::Keep => counts.duplicates += 1,
+        }
+    }
+    let mut out = Plan {
+        counts,
+        ..Plan::default()
+    };
+    for e in entries.into_iter().filter(|e| e.changed) {
+        if e.in_store {
+            out.updates.push(e.latest);
+        } else {
+            out.inserts.push(e.latest);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use Outcome::*;
+
+    fn r(id: &str, outcome: Outcome, status_at: i64) -> Receipt {
+        Receipt {
+            message_id: id.into(),
+            number: "+447700900001".into(),
+            sent_at: 0,
+            outcome,
+            status_at,
+        }
+    }
+
+    fn incoming(receipts: &[Receipt]) -> impl Iterator<Item = Incoming<'_>> {
+        receipts.iter().map(|receipt| Incoming {
+            receipt,
+            failure_reason: None,
+        })
+    }
+
+    #[test]
+    fn a_batch_is_folded_to_one_write_per_message_with_one_by_one_counts() {
+        let batch = [
+            r("new", Pending, 10),
+            r("new", Delivered, 20),
+            r("new", Pending, 30),
+            r("old", TemporaryFailure, 5),
+            r("same", Delivered, 7),
+        ];
+        let stored = HashMap::from([
+            ("old".to_string(), (Pending, 1)),
+            ("same".to_string(), (Delivered, 7)),
+        ]);
+        let plan = plan(incoming(&batch), &stored);
+        // new: insert, update, keep; old: update; same: keep.
+        assert_eq!(
+            plan.counts,
+            Recorded {
+                recorded: 3,
+                duplicates: 2
+            }
+        );
+        let states = |v: &[Incoming<'_>]| -> Vec<(String, Outcome, i64)> {
+            v.iter()
+                .map(|i| {
+                    (
+                        i.receipt.message_id.clone(),
+                        i.receipt.outcome,
+                        i.receipt.status_at,
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(states(&plan.inserts), [("new".into(), Delivered, 20)]);
+        assert_eq!(states(&plan.updates), [("old".into(), TemporaryFailure, 5)]);
+    }
 
     #[test]
     fn final_beats_pending_and_later_beats_earlier() {

@@ -3,12 +3,14 @@
 //! ([`NormaliseNumbers`]), so that history sits below the sandbox and never
 //! calls into it.
 
-use super::attempt::NumberHistory;
+use super::attempt::{HistoryRecord, NumberHistory};
 use super::receipt::{Receipt, Recorded};
 use crate::error::{Error, Result};
 
 /// A source of delivery history. Lookups are batched: one call per batch
-/// with every distinct number, never one per patient.
+/// with every distinct number, never one per patient. The write side
+/// (receipts, imports, prune) is for stores opened for writing; the others
+/// refuse it.
 pub trait HistoryStore: Send + Sync {
     /// The attempts for each of `numbers` (E.164) that has any, in any order.
     ///
@@ -29,11 +31,42 @@ pub trait HistoryStore: Send + Sync {
     /// only reads (a CSV file, a database opened read-only) refuses.
     fn record(&self, receipts: &[Receipt]) -> Result<Recorded> {
         let _ = receipts;
-        Err(Error::history(
-            "this history store",
-            "it only reads – record receipts in a database opened for writing (SqliteHistory::create)",
-        ))
+        Err(read_only())
     }
+
+    /// Adds imported records (`presend history import`) in one
+    /// transaction. A record with a message id is recorded as a receipt
+    /// (its status time its send time), so importing the same file twice
+    /// adds nothing the second time; one without is always added.
+    ///
+    /// # Errors
+    ///
+    /// As [`HistoryStore::record`].
+    fn import(&self, records: &[HistoryRecord]) -> Result<Recorded> {
+        let _ = records;
+        Err(read_only())
+    }
+
+    /// Deletes the attempts sent before `sent_before` (seconds since the
+    /// Unix epoch), in one transaction, and returns how many went. Phone
+    /// numbers are personal data, and attempts that old weigh almost
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`HistoryStore::record`]; then nothing was deleted.
+    fn prune(&self, sent_before: i64) -> Result<usize> {
+        let _ = sent_before;
+        Err(read_only())
+    }
+}
+
+/// What a store that only reads answers to a write.
+fn read_only() -> Error {
+    Error::history(
+        "this history store",
+        "it only reads – write to a database opened for writing (history::open_writable)",
+    )
 }
 
 /// Turns raw phone numbers into the E.164 form the validator uses for

@@ -25,9 +25,17 @@ pub struct ServeArgs {
     /// Address to listen on (port 0: any free port; the address is printed).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: String,
-    /// Delivery history for every batch: a CSV or a SQLite database, read at start.
-    #[arg(long, value_name = "FILE.csv|FILE.db")]
+    /// Delivery history for every batch: a CSV file (read at start), a
+    /// SQLite database, or a postgres:// URL (one database shared by many
+    /// `presend serve` processes). Every batch reads a database as it is
+    /// at that moment.
+    #[arg(long, value_name = "FILE.csv|FILE.db|postgres://URL")]
     history: Option<PathBuf>,
+    /// Delete history attempts sent more than DAYS days ago, at start and
+    /// then once a day (a database --history only; see `presend history
+    /// prune`). Several processes on one database may all do it.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    prune_older_than: Option<u32>,
     /// Deploy directory, watched: `validator.wasm` and/or `rules.toml` (either
     /// may be absent: the built-in validator or its default rules serve). Deploy
     /// by writing a file beside it, then renaming it into place.
@@ -40,8 +48,9 @@ pub struct ServeArgs {
     admin_token_file: Option<PathBuf>,
     /// File holding the token `POST /v1/deliveries` requires (`Authorization:
     /// Bearer TOKEN`, as GOV.UK Notify's callbacks send it); or set
-    /// PRESEND_RECEIPTS_TOKEN. Receipts need a SQLite --history (created if
-    /// missing), opened for writing. Without a token the endpoint is disabled.
+    /// PRESEND_RECEIPTS_TOKEN. Receipts need a database --history (a SQLite
+    /// file, created if missing, or a postgres:// URL), opened for writing.
+    /// Without a token the endpoint is disabled.
     #[arg(long, value_name = "FILE")]
     receipts_token_file: Option<PathBuf>,
     /// Batches validated at once; more get 503 with Retry-After.
@@ -80,20 +89,24 @@ pub struct ServeArgs {
     canary: CanaryArgs,
 }
 
-/// Starts the async runtime and serves until SIGTERM or Ctrl-C.
+/// Prepares the first version and the history, then starts the async
+/// runtime and serves until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Before the async runtime: opening a database and the first preflight
+    // block (PostgreSQL's driver must not run on an async worker).
+    let setup = prepare(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let served = runtime.block_on(serve(args));
+    let served = runtime.block_on(service::serve(setup));
     // Connections still open after the deadline are dropped here; a batch
     // still running is bounded by the validator's own time limit.
     runtime.shutdown_timeout(Duration::from_secs(1));
     served
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+fn prepare(args: ServeArgs) -> anyhow::Result<Setup> {
     let admin_token = match (&args.admin_token_file, std::env::var(TOKEN_ENV)) {
         (Some(path), _) => Some(read_token_file(path)?),
         (None, Ok(token)) => Some(check_token(&token, TOKEN_ENV)?),
@@ -117,23 +130,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (None, Ok(token)) => Some(check_token(&token, RECEIPTS_TOKEN_ENV)?),
         (None, Err(_)) => None,
     };
-    let history = match (&args.history, &receipts_token) {
-        (Some(path), Some(_)) => {
-            let store: Arc<dyn presend_host::history::HistoryStore> =
-                Arc::new(presend_host::history::open_writable(path)?);
-            Some(store)
-        }
-        (Some(path), None) => Some(open_history(path, first.validator())?),
-        (None, Some(_)) => anyhow::bail!(
-            "receipts need a history to record them in – give --history FILE.db (a SQLite database, created if missing)"
+    let writes = receipts_token.is_some() || args.prune_older_than.is_some();
+    let history = match (&args.history, writes) {
+        (Some(location), true) => Some(presend_host::history::open_writable(location)?),
+        (Some(location), false) => Some(open_history(location, first.validator())?),
+        (None, true) => anyhow::bail!(
+            "receipts and --prune-older-than need a history database – give --history FILE.db (a SQLite database, created if missing) or --history postgres://URL"
         ),
-        (None, None) => None,
+        (None, false) => None,
     };
     args.canary
         .preflight(&first, history.clone())
         .context("the first version failed preflight; nothing is served")?;
     let had_parts = [parts.component.is_some(), parts.rules.is_some()];
-    service::serve(Setup {
+    Ok(Setup {
         had_parts,
         listen: args.listen,
         deployments: Deployments::new(first),
@@ -151,8 +161,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
         max_connections: args.max_connections.max(1),
         header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+        prune_older_than: args.prune_older_than,
     })
-    .await
 }
 
 /// The shortest admin token accepted.

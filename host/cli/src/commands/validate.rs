@@ -28,9 +28,9 @@ pub struct ValidateArgs {
     /// with a header row naming at least the NHS number and mobile columns.
     patients: PathBuf,
     /// Delivery history: a CSV (columns mobile_number, sent_at, status and,
-    /// optionally, failure_reason) or a SQLite database made by
-    /// `presend history import`.
-    #[arg(long, value_name = "FILE.csv|FILE.db")]
+    /// optionally, failure_reason), a SQLite database made by `presend
+    /// history import`, or a postgres:// URL.
+    #[arg(long, value_name = "FILE.csv|FILE.db|postgres://URL")]
     history: Option<PathBuf>,
     /// Rules TOML to judge by (default: the validator's own).
     #[arg(long, value_name = "RULES.toml")]

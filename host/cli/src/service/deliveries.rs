@@ -118,7 +118,7 @@ pub async fn deliveries(
         token: state.receipts_token.as_deref(),
         refusals: &state.receipts_refusals,
         disabled_code: "receipts-disabled",
-        disabled_message: "receipts are disabled – start presend serve with --receipts-token-file or PRESEND_RECEIPTS_TOKEN, and a SQLite --history",
+        disabled_message: "receipts are disabled – start presend serve with --receipts-token-file or PRESEND_RECEIPTS_TOKEN, and a database --history (FILE.db or postgres://URL)",
         which: "receipts",
     };
     if let Some(refusal) = guard.refuse(&headers) {
@@ -159,7 +159,7 @@ pub async fn deliveries(
         return error_response(
             StatusCode::CONFLICT,
             "no-history",
-            "there is no history to record receipts in – start presend serve with a SQLite --history",
+            "there is no history to record receipts in – start presend serve with --history FILE.db or --history postgres://URL",
         );
     };
     // Numbers are keyed as the validator normalises them, like patients'.

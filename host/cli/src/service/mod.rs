@@ -63,6 +63,8 @@ pub struct Setup {
     pub max_connections: usize,
     /// How long a request's headers (or an idle connection) may take.
     pub header_timeout: Duration,
+    /// Delete history attempts older than this many days, daily.
+    pub prune_older_than: Option<u32>,
 }
 
 /// Serves until SIGTERM or Ctrl-C, then lets in-flight batches finish.
@@ -88,6 +90,9 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
     });
     if let Some(dir) = setup.deploy_dir {
         tokio::spawn(admin::watch(state.clone(), dir, setup.poll));
+    }
+    if let (Some(days), Some(history)) = (setup.prune_older_than, state.history.clone()) {
+        tokio::spawn(prune_daily(history, days));
     }
 
     let app = Router::new()
@@ -132,6 +137,24 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Deletes attempts older than `days` days now and then once a day. A
+/// failure (the database down) is logged and tried again the next day.
+async fn prune_daily(history: Arc<dyn HistoryStore>, days: u32) {
+    let mut every_day = tokio::time::interval(Duration::from_secs(86_400));
+    loop {
+        every_day.tick().await;
+        let cutoff = presend_host::timestamp::now() - i64::from(days) * 86_400;
+        let store = history.clone();
+        match tokio::task::spawn_blocking(move || store.prune(cutoff)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, days, "daily prune failed; trying again tomorrow")
+            }
+            Err(_) => tracing::warn!(days, "daily prune failed; trying again tomorrow"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
