@@ -90,6 +90,12 @@ impl PostgresHistory {
             )
         })?;
         config.connect_timeout(CONNECT_TIMEOUT);
+        // The lookup is fastest as one index probe per wanted number, in
+        // number order (measured: ~300 ms of server time for 100k numbers
+        // against ~530 ms for the hash join over the whole table the
+        // planner prefers for a big array). presend's connections run only
+        // presend's statements, so this steers all of them.
+        config.options("-c enable_hashjoin=off -c enable_mergejoin=off");
         let origin = display(&config);
         let pool = Pool::builder()
             .max_size(POOL_SIZE)
@@ -287,6 +293,10 @@ impl<'a> Columns<'a> {
 
 impl HistoryStore for PostgresHistory {
     fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>> {
+        // Probed in index order, each lands beside the one before.
+        let mut sorted: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        let numbers = sorted;
         let mut client = self.client()?;
         let err = self.err();
         let rows = client

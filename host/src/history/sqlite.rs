@@ -113,6 +113,7 @@ impl SqliteHistory {
         writable: bool,
     ) -> Result<SqliteHistory> {
         rusqlite::vtab::array::load_module(&connection).map_err(|e| sql_error(path, e))?;
+
         Ok(SqliteHistory {
             path: path.to_path_buf(),
             origin: path.display().to_string(),
@@ -277,6 +278,15 @@ impl HistoryStore for SqliteHistory {
     }
 
     fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>> {
+        // In index order, each seek lands on or beside the page the last
+        // one read: measured, about 40% less time than the batch's order
+        // (memory-mapped reads and a larger page cache made no difference
+        // beyond the noise).
+        let mut sorted: Vec<Value> = numbers.iter().cloned().map(Value::from).collect();
+        sorted.sort_unstable_by(|a, b| match (a, b) {
+            (Value::Text(a), Value::Text(b)) => a.cmp(b),
+            _ => std::cmp::Ordering::Equal,
+        });
         let connection = self.lock();
         let err = self.err();
         // The wanted numbers drive the join: one index seek per number.
@@ -287,7 +297,7 @@ impl HistoryStore for SqliteHistory {
                  JOIN attempts AS a INDEXED BY attempts_by_number ON a.mobile_number = wanted.value",
             )
             .map_err(&err)?;
-        let wanted: Rc<Vec<Value>> = Rc::new(numbers.iter().cloned().map(Value::from).collect());
+        let wanted: Rc<Vec<Value>> = Rc::new(sorted);
         let mut rows = query.query(params![wanted]).map_err(&err)?;
         let mut out: Vec<NumberHistory> = Vec::new();
         while let Some(row) = rows.next().map_err(&err)? {
