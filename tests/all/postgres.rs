@@ -306,3 +306,54 @@ fn serve_prunes_old_attempts_when_it_starts() {
         ids == ["new"]
     });
 }
+
+#[test]
+fn serve_takes_the_url_from_the_environment_so_ps_never_shows_the_password() {
+    use std::io::BufRead;
+    let server = Cluster::start();
+    server.create_database("presend");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_presend"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("PRESEND_HISTORY", url_with_password(&server, "presend"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("presend: listening on http://")
+        .unwrap()
+        .to_string();
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+    let shows = cmdline
+        .windows(PASSWORD.len())
+        .any(|w| w == PASSWORD.as_bytes());
+    // The history is the database: a failure stored there holds the number back.
+    PostgresHistory::connect(&server.url("presend"))
+        .unwrap()
+        .record(&[Receipt {
+            message_id: "m1".into(),
+            number: "+447700900001".into(),
+            sent_at: NOW - 600,
+            outcome: Outcome::PermanentFailure,
+            status_at: NOW - 300,
+        }])
+        .unwrap();
+    let csv = b"NHS Number,Mobile\n9990000018,07700 900001\n";
+    let r = crate::serve::http(
+        &addr,
+        "POST",
+        "/v1/batches?now=2026-11-27T09:00:00Z",
+        &[],
+        csv,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!shows, "the password is on the command line");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["patients"][0]["status"], "likely-to-fail");
+}

@@ -28,8 +28,14 @@ pub struct ServeArgs {
     /// Delivery history for every batch: a CSV file (read at start), a
     /// SQLite database, or a postgres:// URL (one database shared by many
     /// `presend serve` processes). Every batch reads a database as it is
-    /// at that moment.
-    #[arg(long, value_name = "FILE.csv|FILE.db|postgres://URL")]
+    /// at that moment. Also read from PRESEND_HISTORY, which keeps a
+    /// URL's password off the command line (`ps` shows it to every user).
+    #[arg(
+        long,
+        env = "PRESEND_HISTORY",
+        hide_env_values = true,
+        value_name = "FILE.csv|FILE.db|postgres://URL"
+    )]
     history: Option<PathBuf>,
     /// Delete history attempts sent more than DAYS days ago, at start and
     /// then once a day (a database --history only; see `presend history
