@@ -7,6 +7,8 @@
 //! - end-to-end batch on a warm host (component + SQLite history, and
 //!   component + in-memory history loaded from CSV);
 //! - the same without history (validation alone);
+//! - the same history in PostgreSQL, on a throwaway server the bench starts
+//!   (`tests/all/pg_cluster.rs`): the batch's lookup, and receipts;
 //! - per-batch fixed cost (a 10-row file);
 //! - cold start: compiling the component, loading it precompiled, and
 //!   loading it through the precompiled cache (a re-deploy or a restart);
@@ -20,12 +22,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use presend_host::history::{
-    Attempt, CsvHistory, HistoryRecord, HistoryStore, Outcome, Receipt, SqliteHistory,
+    Attempt, CsvHistory, HistoryRecord, HistoryStore, Outcome, PostgresHistory, Receipt,
+    SqliteHistory,
 };
 use presend_host::{BatchOptions, Runtime, Validator};
 
 #[path = "support/native_lookup.rs"]
 mod native_lookup;
+// The tests' throwaway server; the bench leaves some of it unused.
+#[allow(dead_code)]
+#[path = "../../tests/all/pg_cluster.rs"]
+mod pg_cluster;
 use native_lookup::native_lookup;
 
 const PATIENTS: usize = 100_000;
@@ -50,14 +57,30 @@ fn main() {
     write_history_csv(&history_csv, &records);
     let store = SqliteHistory::create(&db).expect("create db");
     store.import(&records).expect("insert history");
-    drop((store, records));
+    drop(store);
+    let started_pg = Instant::now();
+    let pg_server = pg_cluster::Cluster::start();
+    let pg_url = pg_server.create_database("bench");
+    let pg_store = PostgresHistory::connect(&pg_url).expect("connect to PostgreSQL");
+    pg_store
+        .import(&records)
+        .expect("insert history into PostgreSQL");
+    // As autovacuum would leave it: statistics, and a visibility map so
+    // the lookup can read the index alone.
+    pg_server
+        .client("bench")
+        .batch_execute("VACUUM ANALYZE attempts")
+        .expect("vacuum");
+    let pg_load = started_pg.elapsed();
+    drop(records);
     println!(
-        "data: {} patients ({} KiB), {} attempts over {} numbers in SQLite (made in {:.1} s)",
+        "data: {} patients ({} KiB), {} attempts over {} numbers in SQLite and PostgreSQL (made in {:.1} s, {:.1} s of it PostgreSQL's start and import)",
         PATIENTS,
         patients.len() / 1024,
         ATTEMPTS,
         HISTORY_NUMBERS,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        pg_load.as_secs_f64()
     );
 
     let runtime = Runtime::new().expect("runtime");
@@ -120,6 +143,25 @@ fn main() {
         found.len() / 1000,
         found.iter().map(|h| h.attempts.len()).sum::<usize>() / 1000
     );
+    let pg_history: Arc<dyn HistoryStore> = Arc::new(pg_store);
+    let pg_lookup = median(11, || {
+        pg_history.lookup(&lookup_numbers).expect("lookup");
+    });
+    let pg_found = pg_history.lookup(&lookup_numbers).expect("lookup");
+    assert_eq!(
+        pg_found.iter().map(|h| h.attempts.len()).sum::<usize>(),
+        found.iter().map(|h| h.attempts.len()).sum::<usize>(),
+        "PostgreSQL and SQLite hold the same history"
+    );
+    let with_pg_history = BatchOptions {
+        history: Some(pg_history.clone()),
+        ..with_history.clone()
+    };
+    let e2e_pg = median(11, || {
+        validator
+            .validate(&patients, &with_pg_history)
+            .expect("batch");
+    });
     let fixed = median(201, || {
         validator.validate(&small, &without_history).expect("batch");
     });
@@ -139,30 +181,18 @@ fn main() {
             .expect("native batch");
     });
 
-    // Receipts into the same database, after the lookups above: batches of
-    // 1,000 new messages, each message's sending then final status.
+    // Receipts into the same databases, after the lookups above: batches
+    // of 1,000 new messages, each message's sending then final status.
     let writer = SqliteHistory::create(&db).expect("open db for writing");
     let mut next_id = 0usize;
     let receipts_batch = median(21, || {
-        let receipts: Vec<Receipt> = (0..1_000)
-            .map(|i| {
-                next_id += 1;
-                Receipt {
-                    message_id: format!("bench-{next_id}"),
-                    number: mobile(next_id % HISTORY_NUMBERS),
-                    sent_at: NOW - 60,
-                    outcome: if i % 2 == 0 {
-                        Outcome::Pending
-                    } else {
-                        Outcome::Delivered
-                    },
-                    status_at: NOW - 30,
-                }
-            })
-            .collect();
-        writer.record(&receipts).expect("record");
+        writer.record(&receipts(&mut next_id)).expect("record");
     });
     drop(writer);
+    let pg_receipts_batch = median(21, || {
+        pg_history.record(&receipts(&mut next_id)).expect("record");
+    });
+    drop((with_pg_history, pg_history, pg_server));
 
     // Cold start: compile the component, or load it precompiled.
     let engine = runtime.engine();
@@ -205,6 +235,11 @@ fn main() {
         e2e_memory,
     );
     row("100k rows, warm host, no history", wasm_core);
+    row(
+        "100k rows end to end, warm host, PostgreSQL history",
+        e2e_pg,
+    );
+    row(&pg_lookup_label(&lookup_label), pg_lookup);
     row("10-row batch: per-batch fixed cost", fixed);
     row("cold: compile the component (Component::new)", compile);
     row(
@@ -226,6 +261,10 @@ fn main() {
         "1,000 receipts recorded in SQLite (one transaction)",
         receipts_batch,
     );
+    row(
+        "1,000 receipts recorded in PostgreSQL (one transaction)",
+        pg_receipts_batch,
+    );
     println!();
     println!(
         "wasm/native: {:.2}x without history, {:.2}x with history",
@@ -233,8 +272,14 @@ fn main() {
         e2e.as_secs_f64() / native_e2e.as_secs_f64()
     );
     println!(
-        "receipts: {:.0} a second in batches of 1,000 (target: 20,000)",
-        1_000.0 / receipts_batch.as_secs_f64()
+        "lookup: SQLite {:.0} ms (target: 60), PostgreSQL {:.0} ms (target: 150)",
+        lookup.as_secs_f64() * 1e3,
+        pg_lookup.as_secs_f64() * 1e3
+    );
+    println!(
+        "receipts a second in batches of 1,000 (target: 20,000): SQLite {:.0}, PostgreSQL {:.0}",
+        1_000.0 / receipts_batch.as_secs_f64(),
+        1_000.0 / pg_receipts_batch.as_secs_f64()
     );
     println!(
         "component: {} KiB; precompiled: {} KiB",
@@ -244,6 +289,31 @@ fn main() {
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS of this process: {} MiB", kib / 1024);
     }
+}
+
+/// Batches of 1,000 receipts for new messages, half still sending and half
+/// delivered, numbered on from `next_id`.
+fn receipts(next_id: &mut usize) -> Vec<Receipt> {
+    (0..1_000)
+        .map(|i| {
+            *next_id += 1;
+            Receipt {
+                message_id: format!("bench-{next_id}"),
+                number: mobile(*next_id % HISTORY_NUMBERS),
+                sent_at: NOW - 60,
+                outcome: if i % 2 == 0 {
+                    Outcome::Pending
+                } else {
+                    Outcome::Delivered
+                },
+                status_at: NOW - 30,
+            }
+        })
+        .collect()
+}
+
+fn pg_lookup_label(sqlite_label: &str) -> String {
+    sqlite_label.replace("the SQLite lookup", "the PostgreSQL lookup")
 }
 
 fn row(name: &str, d: Duration) {
