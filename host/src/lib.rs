@@ -4,7 +4,8 @@
 //! [`Validator`] is a component compiled once and instantiated in a fresh,
 //! limited sandbox for every call, so nothing of one practice's batch can
 //! reach the next. Batches take their delivery history from a
-//! [`history::HistoryStore`] (a CSV file or SQLite) and give back a
+//! [`history::HistoryStore`] (a CSV file, SQLite, or PostgreSQL shared by
+//! many hosts), which delivery receipts keep up to date, and give back a
 //! [`BatchReport`] with one verdict per patient. When the validator traps,
 //! runs out of time or hits its memory limit, the batch fails closed with an
 //! [`Error`] that names the validator; it never yields partial verdicts.
@@ -68,7 +69,9 @@
 //!
 //! `presend-host` is the library alone: the `presend` command and its HTTP
 //! service are the `presend-cli` crate, so an embedder builds none of clap,
-//! tokio or axum. wasmtime is pinned to an exact version and re-exported as
+//! tokio or axum. The PostgreSQL store (`history::PostgresHistory`, and
+//! `postgres://` locations in [`history::open`]) is behind the feature
+//! `postgres`, off by default: its driver brings tokio. wasmtime is pinned to an exact version and re-exported as
 //! [`wasmtime`], for [`Runtime::engine`] and [`Validator::from_component`].
 //!
 //! In a debug build, Cranelift compiles the component about ten times slower
@@ -103,8 +106,8 @@
 //!    `embedded` (the bundled component and example file), `codes` (reason
 //!    and file-error codes), `report` (what a batch produced), then `diff`
 //!    and `reasons` (reading a report), `error`.
-//! 2. [`history`]: attempts, the [`history::HistoryStore`] trait and its CSV
-//!    and SQLite stores. It normalises numbers through the small
+//! 2. [`history`]: attempts, the [`history::HistoryStore`] trait and its CSV,
+//!    SQLite and PostgreSQL stores, their one schema and one receipt rule. It normalises numbers through the small
 //!    [`history::NormaliseNumbers`] trait, so it never calls the sandbox.
 //! 3. The sandbox: `bindings` (generated from `wit/`), `lift` (WIT values
 //!    into the types above), `contract` (checks on an answer), `sandbox`
