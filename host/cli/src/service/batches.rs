@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use presend_host::Error;
+use presend_host::{BatchReport, Error};
 use serde_json::json;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::state::{AppState, deployment_json, error_response};
 
@@ -18,7 +19,7 @@ use super::state::{AppState, deployment_json, error_response};
 /// service's window around its own clock; absent: the current time.
 ///
 /// A refusal is its error code and message, answered as 400.
-fn batch_now(state: &AppState, query: Option<&str>) -> Result<i64, (&'static str, String)> {
+pub fn batch_now(state: &AppState, query: Option<&str>) -> Result<i64, (&'static str, String)> {
     let bad = |code: &'static str, message: String| (code, message);
     let mut given = None;
     for (key, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -74,12 +75,64 @@ pub async fn batches(
         Ok(now) => now,
         Err((code, message)) => return error_response(StatusCode::BAD_REQUEST, code, &message),
     };
+    let (permit, body) = match take_upload(&state, &headers, body).await {
+        Ok(taken) => taken,
+        Err(refusal) => return refusal.json(),
+    };
+    match run_batch(&state, permit, body, now).await {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(Failed::Batch(e)) => batch_error(&e),
+        Err(Failed::Task) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the batch task failed",
+        ),
+    }
+}
+
+/// Why an upload was turned away before it was validated.
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Whether to answer `Retry-After: 1`: trying again soon may work.
+    pub retry_after: bool,
+}
+
+impl Refusal {
+    /// The JSON error body every API error answers with.
+    pub fn json(self) -> Response {
+        let mut response = error_response(self.status, self.code, &self.message);
+        if self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+/// An upload's way in, shared by the API and the review page: a batch slot
+/// taken before the body is read (503 when none is free), the input limit
+/// (413, from `Content-Length` before reading when it is given) and the
+/// body's deadline (408).
+pub async fn take_upload(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(OwnedSemaphorePermit, Bytes), Refusal> {
     let limit = state.runtime.limits().input_bytes;
+    let refusal = |status, code, message: String| Refusal {
+        status,
+        code,
+        message,
+        retry_after: false,
+    };
     let too_large = || {
-        error_response(
+        refusal(
             StatusCode::PAYLOAD_TOO_LARGE,
             "input-too-large",
-            &format!(
+            format!(
                 "the file is larger than the {limit} bytes a batch may have – split it into smaller files"
             ),
         )
@@ -89,42 +142,56 @@ pub async fn batches(
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         tokio::spawn(linger(body));
-        return too_large();
+        return Err(too_large());
     }
     let Ok(permit) = state.permits.clone().try_acquire_owned() else {
         tokio::spawn(linger(body));
         state.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
-        let mut response = error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "every batch slot is taken – retry after the number of seconds in Retry-After",
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return response;
+        return Err(Refusal {
+            retry_after: true,
+            ..refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "every batch slot is taken – retry after the number of seconds in Retry-After"
+                    .into(),
+            )
+        });
     };
-    let body = match tokio::time::timeout(state.body_timeout, to_bytes(body, limit)).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(e)) if is_too_large(&e) => return too_large(),
-        Ok(Err(_)) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "bad-body",
-                "the request body could not be read – send the file again",
-            );
-        }
-        Err(_) => {
-            return error_response(
-                StatusCode::REQUEST_TIMEOUT,
-                "slow-body",
-                &format!(
-                    "the file did not arrive within {} seconds – send it again",
-                    state.body_timeout.as_secs()
-                ),
-            );
-        }
-    };
+    match tokio::time::timeout(state.body_timeout, to_bytes(body, limit)).await {
+        Ok(Ok(body)) => Ok((permit, body)),
+        Ok(Err(e)) if is_too_large(&e) => Err(too_large()),
+        Ok(Err(_)) => Err(refusal(
+            StatusCode::BAD_REQUEST,
+            "bad-body",
+            "the request body could not be read – send the file again".into(),
+        )),
+        Err(_) => Err(refusal(
+            StatusCode::REQUEST_TIMEOUT,
+            "slow-body",
+            format!(
+                "the file did not arrive within {} seconds – send it again",
+                state.body_timeout.as_secs()
+            ),
+        )),
+    }
+}
+
+/// Why a batch that was taken in gave no verdicts.
+pub enum Failed {
+    /// The batch failed closed with this error.
+    Batch(Error),
+    /// The blocking task itself died.
+    Task,
+}
+
+/// Validates `csv` on the active version, off the async threads, holding
+/// its slot; counts and times it.
+pub async fn run_batch(
+    state: &AppState,
+    permit: OwnedSemaphorePermit,
+    csv: Bytes,
+    now: i64,
+) -> Result<BatchReport, Failed> {
     // The batch takes the active version now and finishes on it, whatever
     // is swapped in meanwhile.
     let deployment = state.deployments.active();
@@ -132,7 +199,7 @@ pub async fn batches(
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        deployment.validate(&body, now, history)
+        deployment.validate(&csv, now, history)
     })
     .await;
     state.metrics.observe(started.elapsed());
@@ -143,20 +210,16 @@ pub async fn batches(
             m[0].fetch_add(report.summary.accepted as u64, Ordering::Relaxed);
             m[1].fetch_add(report.summary.rejected as u64, Ordering::Relaxed);
             m[2].fetch_add(report.summary.likely_to_fail as u64, Ordering::Relaxed);
-            axum::Json(report).into_response()
+            Ok(report)
         }
         Ok(Err(e)) => {
             state.metrics.batches_failed.fetch_add(1, Ordering::Relaxed);
-            batch_error(&e)
+            Err(Failed::Batch(e))
         }
         Err(join) => {
             state.metrics.batches_failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %join, "batch task failed");
-            error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "the batch task failed",
-            )
+            Err(Failed::Task)
         }
     }
 }
