@@ -1,5 +1,6 @@
 //! Integration tests: the real validator component, run through the real host.
 
+mod browser;
 mod cli;
 mod common;
 mod deliveries;
@@ -19,6 +20,7 @@ mod pg_cluster;
 mod postgres;
 mod receipts;
 mod regression;
+mod review;
 mod serve;
 mod serve_limits;
 mod verdicts;

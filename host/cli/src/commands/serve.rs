@@ -91,6 +91,14 @@ pub struct ServeArgs {
     /// how long a keep-alive connection may sit idle. Then it is closed.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     header_timeout_secs: u64,
+    /// How long a review (the page an upload at `GET /` leads to) is kept,
+    /// in seconds; then it is gone, and its patient data with it.
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    review_ttl_secs: u64,
+    /// Reviews kept at once; one more drops the oldest. Each holds one
+    /// file's verdicts in memory (a 100k-row file: about 40 MB).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    max_reviews: usize,
     #[command(flatten)]
     canary: CanaryArgs,
 }
@@ -168,6 +176,8 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Setup> {
         max_connections: args.max_connections.max(1),
         header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
         prune_older_than: args.prune_older_than,
+        review_ttl: Duration::from_secs(args.review_ttl_secs.max(1)),
+        max_reviews: args.max_reviews.max(1),
     })
 }
 

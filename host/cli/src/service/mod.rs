@@ -11,6 +11,7 @@ mod batches;
 mod connections;
 mod deliveries;
 mod metrics;
+mod review;
 mod state;
 
 use std::sync::{Arc, Mutex};
@@ -65,6 +66,10 @@ pub struct Setup {
     pub header_timeout: Duration,
     /// Delete history attempts older than this many days, daily.
     pub prune_older_than: Option<u32>,
+    /// How long a review page lives.
+    pub review_ttl: Duration,
+    /// Reviews kept at once.
+    pub max_reviews: usize,
 }
 
 /// Serves until SIGTERM or Ctrl-C, then lets in-flight batches finish.
@@ -87,6 +92,7 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
         receipts_token: setup.receipts_token,
         receipts_refusals: Default::default(),
         metrics: Metrics::default(),
+        reviews: review::Reviews::new(setup.review_ttl, setup.max_reviews),
     });
     if let Some(dir) = setup.deploy_dir {
         tokio::spawn(admin::watch(state.clone(), dir, setup.poll));
@@ -96,6 +102,12 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
     }
 
     let app = Router::new()
+        .route("/", get(review::upload_form))
+        .route("/assets/presend.css", get(review::stylesheet))
+        .route("/review", post(review::submit))
+        .route("/review/{id}", get(review::show))
+        .route("/review/{id}/row/{row}", get(review::row))
+        .route("/review/{id}/reasons.csv", get(review::reasons_csv))
         .route("/v1/batches", post(batches::batches))
         .route("/v1/deployment", get(batches::deployment))
         .route("/v1/deliveries", post(deliveries::deliveries))
@@ -105,6 +117,7 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
         .route("/metrics", get(metrics::metrics))
         .fallback(batches::not_found)
         .method_not_allowed_fallback(batches::method_not_allowed)
+        .layer(axum::middleware::map_response(review::security_headers))
         .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind(&setup.listen)
         .await

@@ -48,6 +48,8 @@ pub struct AppState {
     /// until the directory changes.
     pub reloading: Mutex<Option<Snapshot>>,
     pub metrics: Metrics,
+    /// The review pages' uploads, in memory only.
+    pub reviews: super::review::Reviews,
 }
 
 /// Requests refused for a missing or wrong token, at one endpoint: all
