@@ -12,6 +12,7 @@ mod connections;
 mod deliveries;
 mod metrics;
 mod review;
+mod reviews;
 mod state;
 
 use std::sync::{Arc, Mutex};
@@ -92,7 +93,7 @@ pub async fn serve(setup: Setup) -> anyhow::Result<()> {
         receipts_token: setup.receipts_token,
         receipts_refusals: Default::default(),
         metrics: Metrics::default(),
-        reviews: review::Reviews::new(setup.review_ttl, setup.max_reviews),
+        reviews: reviews::Reviews::new(setup.review_ttl, setup.max_reviews),
     });
     if let Some(dir) = setup.deploy_dir {
         tokio::spawn(admin::watch(state.clone(), dir, setup.poll));

@@ -49,7 +49,7 @@ pub struct AppState {
     pub reloading: Mutex<Option<Snapshot>>,
     pub metrics: Metrics,
     /// The review pages' uploads, in memory only.
-    pub reviews: super::review::Reviews,
+    pub reviews: super::reviews::Reviews,
 }
 
 /// Requests refused for a missing or wrong token, at one endpoint: all

@@ -9,12 +9,11 @@
 //!   form with the message and `422`.
 //! - `GET /review/{id}`, `/review/{id}/row/{row}`, `/review/{id}/reasons.csv`.
 //!
-//! Reviews live in memory only (`store.rs`). Every response of the service
+//! Reviews live in memory only (`../reviews.rs`). Every response of the service
 //! carries the headers of [`security_headers`]; a form posted from another
 //! site is refused ([`same_origin`]).
 
 mod page;
-mod store;
 
 use std::sync::Arc;
 
@@ -27,7 +26,6 @@ use serde::Deserialize;
 
 use super::batches::{Failed, batch_now, run_batch, take_upload};
 use super::state::AppState;
-pub use store::Reviews;
 
 /// The stylesheet, served by the binary itself.
 const CSS: &str = include_str!("presend.css");
