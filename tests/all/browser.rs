@@ -6,7 +6,7 @@
 //!
 //! Needs Debian's `chromium` and `chromium-driver`, and axe-core from npm
 //! (`npm ci --prefix tests/browser`); without them the tests fail saying
-//! what to install. `.ci/run` installs all three.
+//! what to install. `.ci/install` installs all three.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -133,6 +133,25 @@ async fn text_of(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Chooses `path` in the upload form and sends it.
+async fn upload(client: &Client, path: &std::path::Path) {
+    let path = path.canonicalize().unwrap();
+    client
+        .find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(path.to_str().unwrap())
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#upload"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -147,23 +166,11 @@ fn a_practice_uploads_its_list_reviews_it_and_downloads_the_reasons() {
     let server = Server::start(&[]);
     let axe = axe_source();
     let base = format!("http://{}", server.addr);
-    let patients = example("patients.csv").canonicalize().unwrap();
     block_on(async {
         let c = browser(&driver).await;
         c.goto(&format!("{base}/?now={NOW}")).await.unwrap();
         assert_accessible(&c, &axe, "the upload page").await;
-        c.find(Locator::Css("#file"))
-            .await
-            .unwrap()
-            .send_keys(patients.to_str().unwrap())
-            .await
-            .unwrap();
-        c.find(Locator::Css("#upload"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        upload(&c, &example("patients.csv")).await;
         c.wait()
             .for_element(Locator::Css("#count-accepted"))
             .await
@@ -246,19 +253,7 @@ fn a_practice_uploads_its_list_reviews_it_and_downloads_the_reasons() {
             .unwrap()
             .expect("a link");
         let downloaded = http(&server.addr, "GET", &href, &[], b"").body;
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("reasons.csv");
-        let cli = Command::new(env!("CARGO_BIN_EXE_presend"))
-            .arg("validate")
-            .arg(example("patients.csv"))
-            .arg("--history")
-            .arg(example("history.csv"))
-            .args(["--now", NOW, "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(cli.status.success());
-        assert_eq!(downloaded, std::fs::read(&out).unwrap());
+        assert_eq!(downloaded, crate::review::reasons_from_the_cli());
         c.close().await.unwrap();
     });
 }
@@ -275,18 +270,7 @@ fn a_file_without_a_mobile_column_shows_why_and_an_expired_review_is_gone() {
     block_on(async {
         let c = browser(&driver).await;
         c.goto(&format!("{base}/?now={NOW}")).await.unwrap();
-        c.find(Locator::Css("#file"))
-            .await
-            .unwrap()
-            .send_keys(bad.to_str().unwrap())
-            .await
-            .unwrap();
-        c.find(Locator::Css("#upload"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        upload(&c, &bad).await;
         let message = c
             .wait()
             .for_element(Locator::Css("#error-message"))
@@ -299,24 +283,7 @@ fn a_file_without_a_mobile_column_shows_why_and_an_expired_review_is_gone() {
         assert_accessible(&c, &axe, "the upload page with an error").await;
 
         // A good file, then its review after its time.
-        c.find(Locator::Css("#file"))
-            .await
-            .unwrap()
-            .send_keys(
-                example("patients.csv")
-                    .canonicalize()
-                    .unwrap()
-                    .to_str()
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        c.find(Locator::Css("#upload"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        upload(&c, &example("patients.csv")).await;
         c.wait()
             .for_element(Locator::Css("#count-accepted"))
             .await

@@ -16,7 +16,7 @@ use presend_host::history::{HistoryStore, Outcome, Receipt, Recorded};
 use crate::common::{NOW, options, row, validator};
 use crate::pg_cluster::Cluster;
 
-const NUMBER: &str = "+447700900001";
+pub(crate) const NUMBER: &str = "+447700900001";
 
 /// A new, empty history database, and what keeps it alive.
 struct Store {
@@ -72,7 +72,7 @@ impl Store {
     }
 }
 
-fn receipt(id: &str, outcome: Outcome, status_at: i64) -> Receipt {
+pub(crate) fn receipt(id: &str, outcome: Outcome, status_at: i64) -> Receipt {
     Receipt {
         message_id: id.to_string(),
         number: NUMBER.to_string(),
@@ -83,7 +83,7 @@ fn receipt(id: &str, outcome: Outcome, status_at: i64) -> Receipt {
 }
 
 /// The attempts stored for NUMBER, as (sent_at, outcome), sorted.
-fn attempts(store: &dyn HistoryStore) -> Vec<(i64, Outcome)> {
+pub(crate) fn attempts(store: &dyn HistoryStore) -> Vec<(i64, Outcome)> {
     let mut found: Vec<(i64, Outcome)> = store
         .lookup(&[NUMBER.to_string()])
         .unwrap()

@@ -3,34 +3,10 @@
 //! that refuses writes, and never writing over a history CSV. The behaviour
 //! both databases share is `history_stores.rs`.
 
-use presend_host::history::{HistoryStore, Outcome, Receipt, SqliteHistory};
+use presend_host::history::{HistoryStore, Outcome, SqliteHistory};
 
 use crate::common::NOW;
-
-const NUMBER: &str = "+447700900001";
-
-fn receipt(id: &str, outcome: Outcome, status_at: i64) -> Receipt {
-    Receipt {
-        message_id: id.to_string(),
-        number: NUMBER.to_string(),
-        sent_at: NOW - 3600,
-        outcome,
-        status_at,
-    }
-}
-
-/// The attempts stored for NUMBER, as (sent_at, outcome), sorted.
-fn attempts(store: &dyn HistoryStore) -> Vec<(i64, Outcome)> {
-    let mut found: Vec<(i64, Outcome)> = store
-        .lookup(&[NUMBER.to_string()])
-        .unwrap()
-        .into_iter()
-        .flat_map(|h| h.attempts)
-        .map(|a| (a.sent_at, a.outcome))
-        .collect();
-    found.sort_by_key(|(t, o)| (*t, *o as u8));
-    found
-}
+use crate::history_stores::{NUMBER, attempts, receipt};
 
 #[test]
 fn an_old_schema_is_upgraded_and_a_newer_one_refused() {

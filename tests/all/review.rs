@@ -39,6 +39,28 @@ fn text(r: &Response) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
 }
 
+/// What `presend validate --out` writes for the example file and history,
+/// as of NOW: the oracle for the review's download.
+pub(crate) fn reasons_from_the_cli() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("reasons.csv");
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_presend"))
+        .arg("validate")
+        .arg(example("patients.csv"))
+        .arg("--history")
+        .arg(example("history.csv"))
+        .args(["--now", NOW, "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    std::fs::read(&out).unwrap()
+}
+
 #[test]
 fn every_page_carries_the_headers_that_keep_patient_data_in_it() {
     let server = Server::start(&[]);
@@ -89,23 +111,7 @@ fn the_reasons_download_is_the_file_of_presend_validate_out() {
     assert!(r.headers["content-type"].starts_with("text/csv"));
     assert!(r.headers["content-disposition"].contains("attachment"));
 
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("reasons.csv");
-    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_presend"))
-        .arg("validate")
-        .arg(example("patients.csv"))
-        .arg("--history")
-        .arg(example("history.csv"))
-        .args(["--now", NOW, "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        cli.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cli.stderr)
-    );
-    let expected = std::fs::read(&out).unwrap();
+    let expected = reasons_from_the_cli();
     assert!(expected.starts_with(b"\xEF\xBB\xBF"), "UTF-8 with a BOM");
     assert_eq!(r.body, expected);
     // One line per patient not accepted, and the header.

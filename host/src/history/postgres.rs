@@ -34,7 +34,9 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::attempt::{Attempt, HistoryRecord, NumberHistory, outcome_str, stored_outcome};
-use super::receipt::{Incoming, Receipt, Recorded, plan, split_import};
+use super::receipt::{
+    Incoming, Receipt, Recorded, from_imported, from_receipts, plan, split_import,
+};
 use super::schema::{SCHEMA_VERSION, refuse_newer, steps_from};
 use super::store::HistoryStore;
 use crate::error::{Error, Result};
@@ -329,26 +331,12 @@ impl HistoryStore for PostgresHistory {
     }
 
     fn record(&self, receipts: &[Receipt]) -> Result<Recorded> {
-        let incoming: Vec<Incoming<'_>> = receipts
-            .iter()
-            .map(|receipt| Incoming {
-                receipt,
-                failure_reason: None,
-            })
-            .collect();
-        self.write(&incoming, &[])
+        self.write(&from_receipts(receipts), &[])
     }
 
     fn import(&self, records: &[HistoryRecord]) -> Result<Recorded> {
         let (receipts, plain) = split_import(records);
-        let incoming: Vec<Incoming<'_>> = receipts
-            .iter()
-            .map(|(receipt, failure_reason)| Incoming {
-                receipt,
-                failure_reason: *failure_reason,
-            })
-            .collect();
-        self.write(&incoming, &plain)
+        self.write(&from_imported(&receipts), &plain)
     }
 
     fn prune(&self, sent_before: i64) -> Result<usize> {

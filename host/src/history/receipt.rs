@@ -105,6 +105,28 @@ pub(crate) fn split_import(
     (receipts, plain)
 }
 
+/// Receipts as callbacks bring them: no words for a failure.
+pub(crate) fn from_receipts(receipts: &[Receipt]) -> Vec<Incoming<'_>> {
+    receipts
+        .iter()
+        .map(|receipt| Incoming {
+            receipt,
+            failure_reason: None,
+        })
+        .collect()
+}
+
+/// The receipts of [`split_import`], with the words each record had.
+pub(crate) fn from_imported<'a>(receipts: &'a [(Receipt, Option<&'a str>)]) -> Vec<Incoming<'a>> {
+    receipts
+        .iter()
+        .map(|(receipt, failure_reason)| Incoming {
+            receipt,
+            failure_reason: *failure_reason,
+        })
+        .collect()
+}
+
 /// Folds `incoming`, in order, over the states the store holds for their
 /// message ids (`stored`: status and status time, `i64::MIN` when none).
 /// The same message twice in one batch is folded here, so each message is
