@@ -175,6 +175,23 @@ fn a_file_that_cannot_be_checked_comes_back_to_the_form_with_the_reason() {
         "names the missing column: {page}"
     );
     assert!(page.contains("<form"), "the form again");
+    // Declared larger than the service takes: refused before the body is
+    // read, and still the form with the reason, as 422.
+    let mut stream = std::net::TcpStream::connect(&server.addr).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        format!(
+            "POST /review HTTP/1.1\r\nHost: {}\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 200000000\r\nConnection: close\r\n\r\n",
+            server.addr
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 422"), "{answer}");
+    assert!(answer.contains("split it into smaller files"), "{answer}");
     // Not a form at all.
     let r = server.request("POST", "/review", &[("Content-Type", "text/csv")], b"a,b\n");
     assert_eq!(r.status, 400);

@@ -127,6 +127,11 @@ pub async fn submit(
     }
     let (permit, body) = match take_upload(&state, &headers, body).await {
         Ok(taken) => taken,
+        // A file too large is a file that cannot be checked, like the
+        // others: 422 on the form (the API says 413).
+        Err(refusal) if refusal.status == StatusCode::PAYLOAD_TOO_LARGE => {
+            return back_to_form(StatusCode::UNPROCESSABLE_ENTITY, &action, &refusal.message);
+        }
         Err(refusal) => return back_to_form(refusal.status, &action, &refusal.message),
     };
     let csv = match file_field(&headers, body).await {
