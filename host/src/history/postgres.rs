@@ -6,8 +6,9 @@
 //! schema is upgraded under an advisory lock, so hosts starting together
 //! migrate once; a newer one is refused.
 //!
-//! - A batch's lookup is one round trip: every number goes in as one
-//!   `text[]` parameter, joined against the index on `mobile_number`.
+//! - A batch's lookup is one statement in one round trip (after the pool's
+//!   check of the connection): every number goes in as one `text[]`
+//!   parameter, joined against the index on `mobile_number`.
 //! - Receipts are written in one transaction of a few statements, whatever
 //!   their number: the stored states of their messages are read, folded
 //!   with the receipts by the rule every store shares (`receipt::plan`),
@@ -29,6 +30,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use postgres::config::Host;
+use postgres::types::Type;
 use postgres::{Config, NoTls};
 use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
@@ -301,15 +303,17 @@ impl HistoryStore for PostgresHistory {
         let numbers = sorted;
         let mut client = self.client()?;
         let err = self.err();
+        // Typed, so the statement is sent and answered in one round trip
+        // (a plain `query` prepares, executes and closes: three).
         let rows = client
-            .query(
+            .query_typed(
                 "SELECT a.mobile_number, a.sent_at, a.status \
-                 FROM unnest($1::text[]) AS wanted(number) \
+                 FROM unnest($1) AS wanted(number) \
                  JOIN attempts AS a ON a.mobile_number = wanted.number",
-                &[&numbers],
+                &[(&numbers, Type::TEXT_ARRAY)],
             )
             .map_err(&err)?;
-        // The plan may be a hash join, which does not group rows by number.
+        // SQL promises no order of rows: group them by number here.
         let mut out: Vec<NumberHistory> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
         for row in &rows {

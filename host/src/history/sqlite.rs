@@ -32,7 +32,7 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// History in a SQLite database file.
 ///
 /// `Send + Sync`, and shared by every batch: it holds one connection behind a
-/// mutex, so concurrent lookups take turns (each is one query, 125-200 ms
+/// mutex, so concurrent lookups take turns (each is one query, ~250 ms
 /// for 90,000 numbers over a million attempts on the 2-core development
 /// machine). A platform that runs many batches at once and finds them
 /// waiting here can open one `SqliteHistory` per worker on the same file.
