@@ -15,7 +15,8 @@ fuzz_target!(|data: &[u8]| {
     static RULES: OnceLock<Rules> = OnceLock::new();
     let rules = RULES.get_or_init(Rules::default_rules);
     let mut batch = Batch::new(rules.clone(), NOW);
-    batch.push(data);
+    // A problem found while pushing comes back from `finish` too.
+    let _ = batch.push(data);
     if let Ok(result) = batch.finish(|numbers| {
         // Every number asked about has one failed attempt: scoring runs too.
         (0..numbers.len() as u32)

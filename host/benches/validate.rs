@@ -170,12 +170,12 @@ fn main() {
     let rules = presend_plugin::Rules::default_rules();
     let native_core = median(11, || {
         let mut batch = presend_plugin::Batch::new(rules.clone(), NOW);
-        batch.push(&patients);
+        batch.push(&patients).expect("native batch");
         batch.finish(|_| Vec::new()).expect("native batch");
     });
     let native_e2e = median(11, || {
         let mut batch = presend_plugin::Batch::new(rules.clone(), NOW);
-        batch.push(&patients);
+        batch.push(&patients).expect("native batch");
         batch
             .finish(|numbers| native_lookup(&*history, numbers))
             .expect("native batch");

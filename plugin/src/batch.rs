@@ -1,14 +1,24 @@
-//! One batch, end to end: bytes in, one verdict per patient out.
+//! One batch, end to end: bytes in, one verdict per patient out, as the
+//! file arrives.
+//!
+//! Rows are read and checked as soon as their text is complete; the caller
+//! takes their verdicts page by page ([`Batch::next_verdicts`]), each page
+//! judged with one history question for its numbers. What the batch keeps
+//! is the rows waiting to be judged, the text of the row being read, and one
+//! entry (12 bytes) for each valid NHS number seen, to find duplicates: not
+//! the file, nor its rows.
 
 use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
 
+use crate::decode::{Decoder, Encoding};
 use crate::dob::{self, Date};
 use crate::history::{self, Attempt, Score};
 use crate::mobile::{self, Mobile};
 use crate::nhs;
 use crate::rules::Rules;
 use crate::table::{self, Columns, FileError};
-use crate::verdict::{Reason, ReasonCode, Verdict, status_of};
+use crate::verdict::{Reason, ReasonCode, Status, Verdict, status_of};
 
 /// Everything a batch produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,24 +37,57 @@ pub struct BatchResult {
     /// skew: they had not happened as of "now", so they were not counted.
     pub future_attempts: usize,
     /// The encoding the file was read as.
-    pub encoding: crate::decode::Encoding,
+    pub encoding: Encoding,
 }
 
-/// A batch being received: the file arrives in chunks, then `finish` judges it.
+/// A batch being received: the file arrives in chunks ([`Batch::push`]),
+/// its end is marked ([`Batch::end`]), and verdicts are taken as they are
+/// ready ([`Batch::next_verdicts`]), or all at once ([`Batch::finish`]).
 #[derive(Debug)]
 pub struct Batch {
     rules: Rules,
     now: i64,
-    input: Vec<u8>,
+    today: Date,
+    decoder: Decoder,
+    reader: table::Reader,
+    /// Each valid NHS number seen, with the first row that has it.
+    seen: BTreeMap<u64, u32>,
+    /// Rows checked, waiting for their history.
+    waiting: VecDeque<Checked>,
+    ended: bool,
+    /// A problem with the file: once found, every later call gives it.
+    error: Option<FileError>,
+    /// Counts for the summary: numbers asked about, attempts after "now".
+    numbers_looked_up: usize,
+    future_attempts: usize,
 }
 
 /// A patient checked, before history is known.
+#[derive(Debug)]
 struct Checked {
     row: u32,
-    span: table::Span,
     nhs: Option<u64>,
     mobile: Option<Mobile>,
     reasons: Vec<Reason>,
+    /// The row's cells, one after another, and where each ends: kept in
+    /// one piece until the verdict says whether they are needed.
+    text: String,
+    ends: Vec<u32>,
+}
+
+impl Checked {
+    fn cells(&self) -> Vec<String> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let end = end as usize;
+                let cell = self.text.get(start..end).unwrap_or("").to_string();
+                start = end;
+                cell
+            })
+            .collect()
+    }
 }
 
 impl Batch {
@@ -53,51 +96,106 @@ impl Batch {
         Batch {
             rules,
             now,
-            input: Vec::new(),
+            today: Date::from_unix(now),
+            decoder: Decoder::new(),
+            reader: table::Reader::new(),
+            seen: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            ended: false,
+            error: None,
+            numbers_looked_up: 0,
+            future_attempts: 0,
         }
     }
 
-    /// Appends a chunk of the file.
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.input.extend_from_slice(chunk);
+    /// Appends a chunk of the file, and checks every row it completes.
+    ///
+    /// # Errors
+    ///
+    /// A problem with the file as a whole, as soon as it shows (a missing
+    /// column, too many rows); it comes back from every later call.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), FileError> {
+        if self.ended {
+            return Err(ended());
+        }
+        self.decoder.push(chunk, self.reader.text_mut());
+        self.read(false)
     }
 
-    /// Checks every patient, asks `lookup` once for the history of every
-    /// distinct valid number, and returns the verdicts. `lookup` answers
-    /// with every attempt to any of the numbers it is given, as (position of
-    /// the number in the slice, attempt), in any order.
-    pub fn finish(
-        self,
+    /// The file has ended: checks its last row, and the file as a whole.
+    ///
+    /// # Errors
+    ///
+    /// As [`Batch::push`], and the problems only the end shows (an empty
+    /// file, a quote never closed).
+    pub fn end(&mut self) -> Result<(), FileError> {
+        if !self.ended {
+            self.decoder.finish(self.reader.text_mut());
+            self.ended = true;
+            self.read(true)?;
+        }
+        self.error.clone().map_or(Ok(()), Err)
+    }
+
+    /// Whether the file has ended and every verdict has been taken.
+    pub fn is_done(&self) -> bool {
+        self.ended && self.waiting.is_empty() && self.error.is_none()
+    }
+
+    /// The columns, once the header row has been read.
+    pub fn columns(&self) -> Option<&Columns> {
+        self.reader.columns()
+    }
+
+    /// The encoding the file is being read as.
+    pub fn encoding(&self) -> Encoding {
+        self.decoder.encoding()
+    }
+
+    /// How many distinct numbers history has been asked about, over all
+    /// pages, and how many attempts it gave were dated after "now".
+    pub fn history_counts(&self) -> (usize, usize) {
+        (self.numbers_looked_up, self.future_attempts)
+    }
+
+    /// The verdicts of up to `max` rows read so far, in file order. History
+    /// is asked once for the page: `lookup` gets every distinct valid number
+    /// of it and answers with every attempt to any of them, as (position of
+    /// the number in the slice, attempt), in any order. Empty when no row is
+    /// waiting; after [`Batch::end`], empty means every verdict has been
+    /// given.
+    ///
+    /// # Errors
+    ///
+    /// The file's problem, once one has been found: verdicts given before it
+    /// are not to be used.
+    pub fn next_verdicts(
+        &mut self,
+        max: usize,
         lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>,
-    ) -> Result<BatchResult, FileError> {
-        let Batch { rules, now, input } = self;
-        let (text, encoding) = crate::decode::decode(&input);
-        let today = Date::from_unix(now);
+    ) -> Result<Vec<Verdict>, FileError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let take = max.min(self.waiting.len());
+        let page: Vec<Checked> = self.waiting.drain(..take).collect();
 
-        let delimiter = table::sniff_delimiter(&text);
-        let mut checked: Vec<Checked> = Vec::new();
-        let columns = table::read(&text, delimiter, &rules, |columns, row| {
-            checked.push(check_row(row, columns, today));
-        })?;
-        mark_duplicates(&mut checked);
-
-        // One history question for the batch: every distinct valid number.
-        let mut numbers: Vec<Mobile> = checked.iter().filter_map(|c| c.mobile).collect();
+        // One history question for the page: every distinct valid number.
+        let mut numbers: Vec<Mobile> = page.iter().filter_map(|c| c.mobile).collect();
         numbers.sort_unstable();
         numbers.dedup();
-        let asked: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
-        let answer = if asked.is_empty() {
+        let scores = if numbers.is_empty() {
             Vec::new()
         } else {
-            lookup(&asked)
+            let asked: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
+            let answer = lookup(&asked);
+            score_all(answer, numbers.len(), self.now, &self.rules)
         };
-        let scores = score_all(answer, numbers.len(), now, &rules);
-        let future_attempts = scores.iter().map(|s| s.future as usize).sum();
-        drop(asked);
+        self.numbers_looked_up += numbers.len();
+        self.future_attempts += scores.iter().map(|s| s.future as usize).sum::<usize>();
 
-        let blocks = rules.likely_to_fail.blocks_batch;
-        let mut cell_reader = table::CellReader::new(&text, delimiter);
-        let verdicts = checked
+        let blocks = self.rules.likely_to_fail.blocks_batch;
+        Ok(page
             .into_iter()
             .map(|mut c| {
                 let score = c
@@ -107,10 +205,10 @@ impl Batch {
                     c.reasons.push(likely_to_fail(s));
                 }
                 let status = status_of(&c.reasons, blocks);
-                let cells = if status == crate::verdict::Status::Accepted {
+                let cells = if status == Status::Accepted {
                     Vec::new()
                 } else {
-                    cell_reader.cells(c.span)
+                    c.cells()
                 };
                 Verdict {
                     row: c.row,
@@ -122,26 +220,100 @@ impl Batch {
                     cells,
                 }
             })
-            .collect();
+            .collect())
+    }
+
+    /// Ends the file and judges every patient, asking `lookup` once for the
+    /// history of every distinct valid number (see [`Batch::next_verdicts`]).
+    ///
+    /// # Errors
+    ///
+    /// A problem with the file as a whole.
+    pub fn finish(
+        mut self,
+        lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>,
+    ) -> Result<BatchResult, FileError> {
+        self.end()?;
+        let verdicts = self.next_verdicts(usize::MAX, lookup)?;
+        let columns = self
+            .columns()
+            .cloned()
+            .expect("an ended file has its header");
         Ok(BatchResult {
-            rules_name: rules.name.0,
-            rules_version: rules.version.0,
+            rules_name: self.rules.name.0,
+            rules_version: self.rules.version.0,
             columns,
             verdicts,
-            numbers_looked_up: numbers.len(),
-            future_attempts,
-            encoding,
+            numbers_looked_up: self.numbers_looked_up,
+            future_attempts: self.future_attempts,
+            encoding: self.decoder.encoding(),
         })
+    }
+
+    /// Reads and checks the rows the text so far completes.
+    fn read(&mut self, ended: bool) -> Result<(), FileError> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let Batch {
+            rules,
+            today,
+            reader,
+            seen,
+            waiting,
+            ..
+        } = self;
+        let result = reader.read(rules, ended, |columns, row| {
+            let mut checked = check_row(row, columns, *today);
+            if let Some(n) = checked.nhs {
+                // A valid NHS number seen in an earlier row: the first row
+                // keeps it, every later one is rejected.
+                let first = *seen.entry(n).or_insert(checked.row);
+                if first != checked.row {
+                    let reason = Reason {
+                        code: ReasonCode::DuplicateNhsNumber,
+                        message: Cow::Owned(format!(
+                            "This NHS number is already in row {first} – remove the duplicate row"
+                        )),
+                    };
+                    checked.reasons.insert(0, reason);
+                }
+            }
+            waiting.push_back(checked);
+        });
+        if let Err(e) = &result {
+            self.error = Some(e.clone());
+            self.waiting.clear();
+        }
+        result
+    }
+}
+
+fn ended() -> FileError {
+    FileError {
+        code: "batch-ended",
+        message: "The file has already ended – open a new batch to send another".into(),
+        row: None,
     }
 }
 
 /// Every check that needs only the row itself; reasons are listed in a
 /// fixed order (duplicates are marked afterwards, first).
 fn check_row(row: table::Row<'_>, columns: &Columns, today: Date) -> Checked {
+    let mut text = String::new();
+    let ends = row
+        .record
+        .iter()
+        .map(|cell| {
+            text.push_str(cell);
+            u32::try_from(text.len()).unwrap_or(u32::MAX)
+        })
+        .collect();
     if row.repeats_header {
         return Checked {
             row: row.row,
-            span: row.span,
+            text,
+            ends,
             nhs: None,
             mobile: None,
             reasons: vec![Reason::new(
@@ -182,10 +354,11 @@ fn check_row(row: table::Row<'_>, columns: &Columns, today: Date) -> Checked {
     }
     Checked {
         row: row.row,
-        span: row.span,
         nhs,
         mobile,
         reasons,
+        text,
+        ends,
     }
 }
 
@@ -229,30 +402,6 @@ fn score_all(answer: Vec<(u32, Attempt)>, count: usize, now: i64, rules: &Rules)
         .collect()
 }
 
-/// A valid NHS number seen in an earlier row: the first row keeps it, every
-/// later one is rejected. Sorting (number, position) finds them without a
-/// hash table: in each run of one number the first entry is the earliest row.
-fn mark_duplicates(checked: &mut [Checked]) {
-    let mut by_number: Vec<(u64, usize)> = checked
-        .iter()
-        .enumerate()
-        .filter_map(|(i, c)| c.nhs.map(|n| (n, i)))
-        .collect();
-    by_number.sort_unstable();
-    for run in by_number.chunk_by(|a, b| a.0 == b.0) {
-        let first = checked[run[0].1].row;
-        for &(_, i) in &run[1..] {
-            let reason = Reason {
-                code: ReasonCode::DuplicateNhsNumber,
-                message: Cow::Owned(format!(
-                    "This NHS number is already in row {first} – remove the duplicate row"
-                )),
-            };
-            checked[i].reasons.insert(0, reason);
-        }
-    }
-}
-
 fn likely_to_fail(s: Score) -> Reason {
     let message = format!(
         "The last message to this number failed ({} of {} messages failed) – update the number in the patient's record, or send this patient a single message on purpose",
@@ -274,8 +423,8 @@ mod tests {
 
     fn run(lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>) -> BatchResult {
         let mut batch = Batch::new(Rules::default_rules(), NOW);
-        batch.push(&CSV[..10]);
-        batch.push(&CSV[10..]);
+        batch.push(&CSV[..10]).unwrap();
+        batch.push(&CSV[10..]).unwrap();
         batch.finish(lookup).unwrap()
     }
 
@@ -310,5 +459,57 @@ mod tests {
         // Rows 2 and 4 share +447700900002 (position 1): its last attempt failed.
         assert_eq!(status, [LikelyToFail, Accepted, LikelyToFail]);
         assert!(result.verdicts[1].success_probability.unwrap() >= 0.5);
+    }
+
+    /// Verdicts come as soon as their rows are whole, each page asking
+    /// history only about its own numbers.
+    #[test]
+    fn pages_come_as_rows_arrive() {
+        let mut batch = Batch::new(Rules::default_rules(), NOW);
+        let none = |_: &[String]| -> Vec<(u32, Attempt)> { panic!("no page yet") };
+        // The header and half a row: nothing to judge.
+        batch.push(b"NHS Number,Mobile\n9990000018,0770").unwrap();
+        assert!(batch.columns().is_some());
+        assert_eq!(batch.next_verdicts(10, none).unwrap(), []);
+        batch
+            .push(b"0900002\n9990000026,07700900001\n9990000018,07700900003")
+            .unwrap();
+        let mut asked = Vec::new();
+        let page = batch
+            .next_verdicts(10, |numbers| {
+                asked.push(numbers.to_vec());
+                Vec::new()
+            })
+            .unwrap();
+        assert_eq!(page.iter().map(|v| v.row).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(asked, [["+447700900001", "+447700900002"]]);
+        // The last row has no line break: only the end completes it, and it
+        // is a duplicate of row 2, two pages back.
+        assert!(!batch.is_done());
+        batch.end().unwrap();
+        let page = batch.next_verdicts(10, |_| Vec::new()).unwrap();
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].row, 4);
+        assert_eq!(page[0].reasons[0].code, ReasonCode::DuplicateNhsNumber);
+        assert!(page[0].reasons[0].message.contains("row 2"));
+        assert!(batch.is_done());
+        assert_eq!(batch.history_counts(), (3, 0));
+    }
+
+    /// A problem found late voids the verdicts given before it: every call
+    /// after it gives the error.
+    #[test]
+    fn a_file_error_is_final() {
+        let rules = Rules::parse("name = \"x\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 1").unwrap();
+        let mut batch = Batch::new(rules, NOW);
+        batch
+            .push(b"NHS Number,Mobile\n9990000018,07700900002\n")
+            .unwrap();
+        assert_eq!(batch.next_verdicts(10, |_| Vec::new()).unwrap().len(), 1);
+        let error = batch.push(b"9990000026,07700900001\n").unwrap_err();
+        assert_eq!((error.code, error.row), ("too-many-rows", Some(3)));
+        assert_eq!(batch.next_verdicts(10, |_| Vec::new()).unwrap_err(), error);
+        assert_eq!(batch.end().unwrap_err(), error);
+        assert!(!batch.is_done());
     }
 }

@@ -68,56 +68,41 @@ pub struct Row<'r> {
     /// Spreadsheet row number.
     pub row: u32,
     /// The cells, as decoded (not yet cleaned).
-    pub record: &'r csv::StringRecord,
-    /// Where the row is in the text: give it to a `CellReader` to get the
-    /// cells again later without keeping a copy of every row.
-    pub span: Span,
+    pub record: Record<'r>,
     /// The row is the header row again (files pasted together).
     pub repeats_header: bool,
 }
 
-/// A byte range of the decoded text holding one row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Span {
-    start: usize,
-    end: usize,
+/// One record's cells, as decoded (not yet cleaned).
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'r> {
+    /// The cells one after another.
+    text: &'r str,
+    /// Where each cell ends in `text`.
+    ends: &'r [usize],
 }
 
-/// Gives back the cells (as decoded, not cleaned) of rows by their span,
-/// with one reader for the whole file: a csv reader is costly to build
-/// (buffer and state machine), so it is built once, then seeked.
-pub struct CellReader<'t> {
-    reader: csv::Reader<std::io::Cursor<&'t [u8]>>,
-    record: csv::StringRecord,
-}
-
-impl<'t> CellReader<'t> {
-    /// A reader over the decoded text that `read` was given, with the same
-    /// delimiter.
-    pub fn new(text: &'t str, delimiter: u8) -> CellReader<'t> {
-        CellReader {
-            reader: csv::ReaderBuilder::new()
-                .delimiter(delimiter)
-                .has_headers(false)
-                .flexible(true)
-                .buffer_capacity(1024)
-                .from_reader(std::io::Cursor::new(text.as_bytes())),
-            record: csv::StringRecord::new(),
-        }
+impl<'r> Record<'r> {
+    /// How many cells.
+    pub fn len(&self) -> usize {
+        self.ends.len()
     }
 
-    /// The cells of the row at `span`.
-    pub fn cells(&mut self, span: Span) -> Vec<String> {
-        let mut position = csv::Position::new();
-        position.set_byte(span.start as u64);
-        match self
-            .reader
-            .seek(position)
-            .and_then(|()| self.reader.read_record(&mut self.record))
-        {
-            Ok(true) => self.record.iter().map(String::from).collect(),
-            _ => Vec::new(),
-        }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The cell at `index`.
+    pub fn get(&self, index: usize) -> Option<&'r str> {
+        let end = *self.ends.get(index)?;
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        self.text.get(start..end)
+    }
+
+    /// Every cell, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'r str> + '_ {
+        (0..self.len()).map(|i| self.get(i).unwrap_or(""))
     }
 }
 
@@ -141,10 +126,7 @@ pub fn heading_key(heading: &str) -> String {
 /// `,`, `;` (continental Excel's "CSV") and tab (Excel's "Unicode text") it
 /// holds most of; `,` when it holds none.
 pub fn sniff_delimiter(text: &str) -> u8 {
-    let first = text
-        .split(['\n', '\r'])
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("");
+    let first = first_line(text).map_or("", |(line, _)| line);
     let count = |d: u8| first.bytes().filter(|&b| b == d).count();
     let (comma, semicolon, tab) = (count(b','), count(b';'), count(b'\t'));
     if semicolon > comma && semicolon >= tab {
@@ -156,125 +138,331 @@ pub fn sniff_delimiter(text: &str) -> u8 {
     }
 }
 
-/// Reads the header, then calls `each` for every non-blank data row in order.
-/// Cells are split at `delimiter` (see [`sniff_delimiter`]).
+/// The first non-blank line of `text`, and whether a line break ends it
+/// (when not, more text could still lengthen it).
+fn first_line(text: &str) -> Option<(&str, bool)> {
+    let mut rest = text;
+    loop {
+        let (line, after) = match rest.find(['\n', '\r']) {
+            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
+            None => (rest, None),
+        };
+        if !line.trim().is_empty() {
+            return Some((line, after.is_some()));
+        }
+        rest = after?;
+    }
+}
+
+/// Reads the header, then every non-blank data row, from a whole text with
+/// the given `delimiter` (see [`sniff_delimiter`]), calling `each` for each
+/// row in order.
 pub fn read(
     text: &str,
     delimiter: u8,
     rules: &Rules,
-    mut each: impl FnMut(&Columns, Row<'_>),
+    each: impl FnMut(&Columns, Row<'_>),
 ) -> Result<Columns, FileError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let mut record = csv::StringRecord::new();
-    let bytes = text.as_bytes();
-    // Spreadsheet rows: one per record, plus one per blank line between
-    // records (which the csv crate skips). Counted from the line breaks
-    // between where one record ended and the next begins, so line breaks
-    // inside quoted cells never move later rows down.
-    let mut row = 1u32;
-    let mut next_row = |reader: &csv::Reader<&[u8]>| -> u32 {
-        let from = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
-        row = row.saturating_add(line_breaks_from(bytes, from));
-        row
-    };
-    // The row a record starts on is known before reading it.
-    let mut start = next_row(&reader);
+    let mut reader = Reader::with_delimiter(delimiter);
+    reader.text_mut().extend_from_slice(text.as_bytes());
+    reader.read(rules, true, each)?;
+    Ok(reader
+        .columns()
+        .cloned()
+        .expect("an ended read found the header"))
+}
 
-    // The header: the first row that is not blank.
-    let header_row = loop {
-        match reader.read_record(&mut record) {
-            Ok(true) if is_blank(&record) => start = next_row(&reader),
-            Ok(true) => {
-                let header_row = start;
-                start = next_row(&reader);
-                break header_row;
-            }
-            Ok(false) => {
-                return Err(FileError {
-                    code: "empty-file",
-                    message: "The file is empty – add a header row (NHS Number, Mobile Number, ...) and a row for each patient".into(),
-                    row: None,
-                });
-            }
-            Err(e) => return Err(malformed(&e)),
-        }
-    };
-    let columns = find_columns(&record, header_row, rules)?;
+/// Reads the patient CSV as its text arrives: the header row, then each
+/// data row as soon as the whole of it is there, numbered as a spreadsheet
+/// numbers it.
+///
+/// Built on `csv-core` (the state machine under the `csv` crate), because it
+/// takes input piece by piece and keeps no more of it than the record it is
+/// in; the `csv` crate's reader pulls from an `io::Read` and cannot be fed.
+#[derive(Debug)]
+pub struct Reader {
+    /// Forced by the caller, or sniffed from the first line.
+    delimiter: Option<u8>,
+    core: Option<csv_core::Reader>,
+    /// Decoded text not yet read, from the start of the record being read.
+    text: Vec<u8>,
+    /// How far into `text` the reader has read.
+    pos: usize,
+    /// The record being read: its cells (`fields`, up to `out`) and where
+    /// each ends (`ends`, up to `cells`).
+    fields: Vec<u8>,
+    out: usize,
+    ends: Vec<usize>,
+    cells: usize,
+    /// Whether a record has started (its first byte read); where, and its row.
+    in_record: bool,
+    record_start: usize,
+    record_row: u32,
+    /// The row the next record starts on.
+    row: u32,
+    /// The last byte read was a `\r`: a `\n` after it ends the same line.
+    after_cr: bool,
+    /// The last byte given to the csv reader.
+    last_byte: u8,
+    columns: Option<Columns>,
+    data_rows: u32,
+    ended: bool,
+}
 
-    let max_rows = rules.csv.max_rows.get();
-    let mut data_rows = 0u32;
-    // The last record read: (row, where it starts).
-    let mut last: Option<(u32, usize)> = None;
-    loop {
-        let span_start = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
-        match reader.read_record(&mut record) {
-            Ok(true) => {
-                let row = start;
-                last = Some((row, span_start));
-                start = next_row(&reader);
-                let span_end = usize::try_from(reader.position().byte()).unwrap_or(usize::MAX);
-                if is_blank(&record) {
-                    continue;
-                }
-                data_rows += 1;
-                if data_rows > max_rows {
-                    return Err(FileError {
-                        code: "too-many-rows",
-                        message: format!(
-                            "The file has more than {max_rows} patients – split it into files of {max_rows} patients or fewer"
-                        ),
-                        row: Some(row),
-                    });
-                }
-                let span = Span {
-                    start: span_start,
-                    end: span_end,
-                };
-                let repeats_header = record.len() == columns.headers.len()
-                    && record
-                        .iter()
-                        .zip(&columns.headers)
-                        .all(|(cell, heading)| clean_cell(cell) == heading.as_str());
-                each(
-                    &columns,
-                    Row {
-                        row,
-                        record: &record,
-                        span,
-                        repeats_header,
-                    },
-                );
-            }
-            Ok(false) => break,
-            Err(e) => return Err(malformed(&e)),
+impl Default for Reader {
+    fn default() -> Reader {
+        Reader {
+            delimiter: None,
+            core: None,
+            text: Vec::new(),
+            pos: 0,
+            fields: vec![0; 1024],
+            out: 0,
+            ends: vec![0; 64],
+            cells: 0,
+            in_record: false,
+            record_start: 0,
+            record_row: 0,
+            row: 1,
+            after_cr: false,
+            last_byte: 0,
+            columns: None,
+            data_rows: 0,
+            ended: false,
         }
     }
-    // The csv crate reads a quote left open as a cell running to the end of
-    // the file: every patient after it would silently become part of one
-    // cell. Only the last record can be such a cell.
-    if let Some((row, from)) = last
-        && ends_inside_quotes(text.get(from..).unwrap_or(""), delimiter)
-    {
-        return Err(FileError {
-            code: "malformed-csv",
-            message: "This row opens a quote (\") that is never closed, so every line after it would be read as part of one cell – close or remove the quote, save the file as CSV again and upload it".into(),
-            row: Some(row),
-        });
+}
+
+impl Reader {
+    /// A reader that sniffs the delimiter from the first non-blank line.
+    pub fn new() -> Reader {
+        Reader::default()
     }
-    Ok(columns)
+
+    /// A reader that splits cells at `delimiter`.
+    pub fn with_delimiter(delimiter: u8) -> Reader {
+        Reader {
+            delimiter: Some(delimiter),
+            ..Reader::default()
+        }
+    }
+
+    /// Where the next decoded text goes (UTF-8), before [`Reader::read`].
+    pub fn text_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.text
+    }
+
+    /// The columns, once the header row has been read.
+    pub fn columns(&self) -> Option<&Columns> {
+        self.columns.as_ref()
+    }
+
+    /// Reads every row the text given so far completes, calling `each` for
+    /// each data row in order; `ended` says that no more text will come, so
+    /// the last row is complete and the file's end can be checked.
+    pub fn read(
+        &mut self,
+        rules: &Rules,
+        ended: bool,
+        mut each: impl FnMut(&Columns, Row<'_>),
+    ) -> Result<(), FileError> {
+        if self.ended {
+            return Ok(());
+        }
+        let result = self.read_rows(rules, ended, &mut each);
+        if result.is_err() || ended {
+            self.ended = true;
+        }
+        // Keep only the record being read (its text is needed if the file
+        // ends inside it).
+        let keep_from = if self.in_record {
+            self.record_start
+        } else {
+            self.pos
+        };
+        self.text.drain(..keep_from);
+        self.pos -= keep_from;
+        self.record_start -= keep_from.min(self.record_start);
+        result
+    }
+
+    fn read_rows(
+        &mut self,
+        rules: &Rules,
+        ended: bool,
+        each: &mut impl FnMut(&Columns, Row<'_>),
+    ) -> Result<(), FileError> {
+        if self.core.is_none() {
+            let delimiter = match self.delimiter {
+                Some(d) => d,
+                None => {
+                    // The first non-blank line must be whole to be sniffed.
+                    let text = std::str::from_utf8(&self.text).unwrap_or("");
+                    if !ended && !first_line(text).is_some_and(|(_, whole)| whole) {
+                        return Ok(());
+                    }
+                    sniff_delimiter(text)
+                }
+            };
+            self.delimiter = Some(delimiter);
+            self.core = Some(csv_core::ReaderBuilder::new().delimiter(delimiter).build());
+        }
+        loop {
+            if !self.in_record {
+                // Line breaks between records: the rest of the last one's
+                // terminator, then blank lines. `\r\n`, `\n` and `\r` each
+                // end one spreadsheet row.
+                while let Some(&b) = self.text.get(self.pos) {
+                    match b {
+                        b'\n' if self.after_cr => self.after_cr = false,
+                        b'\n' => self.row = self.row.saturating_add(1),
+                        b'\r' => {
+                            self.row = self.row.saturating_add(1);
+                            self.after_cr = true;
+                        }
+                        _ => break,
+                    }
+                    self.pos += 1;
+                }
+                if self.pos == self.text.len() {
+                    if !ended {
+                        return Ok(());
+                    }
+                    return self.end_of_file();
+                }
+                self.in_record = true;
+                self.after_cr = false;
+                self.record_row = self.row;
+                self.record_start = self.pos;
+            }
+            let at_end = self.pos == self.text.len();
+            if at_end && !ended {
+                return Ok(());
+            }
+            let core = self.core.as_mut().expect("built above");
+            let (result, read, out, cells) = core.read_record(
+                &self.text[self.pos..],
+                &mut self.fields[self.out..],
+                &mut self.ends[self.cells..],
+            );
+            if read > 0 {
+                self.last_byte = self.text[self.pos + read - 1];
+            }
+            self.pos += read;
+            self.out += out;
+            self.cells += cells;
+            match result {
+                csv_core::ReadRecordResult::InputEmpty => {
+                    if !ended {
+                        return Ok(());
+                    }
+                }
+                csv_core::ReadRecordResult::OutputFull => {
+                    let grown = self.fields.len() * 2;
+                    self.fields.resize(grown, 0);
+                }
+                csv_core::ReadRecordResult::OutputEndsFull => {
+                    let grown = self.ends.len() * 2;
+                    self.ends.resize(grown, 0);
+                }
+                csv_core::ReadRecordResult::Record => {
+                    // The terminator that ended the record ends its row (a
+                    // record the end of the file ended has none).
+                    if !at_end {
+                        self.row = self.row.saturating_add(1);
+                        self.after_cr = self.last_byte == b'\r';
+                    }
+                    self.in_record = false;
+                    let (out, cells) = (
+                        std::mem::take(&mut self.out),
+                        std::mem::take(&mut self.cells),
+                    );
+                    if at_end
+                        && ends_inside_quotes(
+                            &self.text[self.record_start..self.pos],
+                            self.delimiter.unwrap_or(b','),
+                        )
+                    {
+                        return Err(FileError {
+                            code: "malformed-csv",
+                            message: "This row opens a quote (\") that is never closed, so every line after it would be read as part of one cell – close or remove the quote, save the file as CSV again and upload it".into(),
+                            row: Some(self.record_row),
+                        });
+                    }
+                    self.record(rules, out, cells, each)?;
+                }
+                csv_core::ReadRecordResult::End => return self.end_of_file(),
+            }
+        }
+    }
+
+    /// One whole record: the header, or a data row for `each`.
+    fn record(
+        &mut self,
+        rules: &Rules,
+        out: usize,
+        cells: usize,
+        each: &mut impl FnMut(&Columns, Row<'_>),
+    ) -> Result<(), FileError> {
+        // The text was decoded to UTF-8 and cells split at ASCII bytes.
+        let text = String::from_utf8_lossy(&self.fields[..out]);
+        let record = Record {
+            text: &text,
+            ends: &self.ends[..cells],
+        };
+        if record.iter().all(|c| clean_cell(c).is_empty()) {
+            return Ok(());
+        }
+        let Some(columns) = &self.columns else {
+            self.columns = Some(find_columns(record, self.record_row, rules)?);
+            return Ok(());
+        };
+        self.data_rows += 1;
+        let max_rows = rules.csv.max_rows.get();
+        if self.data_rows > max_rows {
+            return Err(FileError {
+                code: "too-many-rows",
+                message: format!(
+                    "The file has more than {max_rows} patients – split it into files of {max_rows} patients or fewer"
+                ),
+                row: Some(self.record_row),
+            });
+        }
+        let repeats_header = record.len() == columns.headers.len()
+            && record
+                .iter()
+                .zip(&columns.headers)
+                .all(|(cell, heading)| clean_cell(cell) == heading.as_str());
+        each(
+            columns,
+            Row {
+                row: self.record_row,
+                record,
+                repeats_header,
+            },
+        );
+        Ok(())
+    }
+
+    fn end_of_file(&mut self) -> Result<(), FileError> {
+        if self.columns.is_none() {
+            return Err(FileError {
+                code: "empty-file",
+                message: "The file is empty – add a header row (NHS Number, Mobile Number, ...) and a row for each patient".into(),
+                row: None,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Whether a record starting at the beginning of `text` is still inside a
 /// quoted cell where `text` ends (the CSV rules the csv crate follows: a
 /// quote opens a cell only at its start; `""` inside is a quote).
-fn ends_inside_quotes(text: &str, delimiter: u8) -> bool {
+fn ends_inside_quotes(text: &[u8], delimiter: u8) -> bool {
     let mut in_quotes = false;
     let mut at_cell_start = true;
-    let mut bytes = text.bytes().peekable();
+    let mut bytes = text.iter().copied().peekable();
     while let Some(b) = bytes.next() {
         if in_quotes {
             if b == b'"' {
@@ -296,54 +484,7 @@ fn ends_inside_quotes(text: &str, delimiter: u8) -> bool {
     in_quotes
 }
 
-/// Line breaks at `from` onwards, before the next record: the rest of the
-/// terminator that ended the previous record (the reader stops after the
-/// `\r` of a `\r\n`), then any blank lines. `\r\n`, `\n` and `\r` each
-/// count once.
-fn line_breaks_from(bytes: &[u8], from: usize) -> u32 {
-    let mut breaks = 0u32;
-    let mut i = from;
-    if from > 0 && matches!(bytes.get(from - 1), Some(b'\r' | b'\n')) {
-        breaks += 1;
-        if bytes[from - 1] == b'\r' && bytes.get(from) == Some(&b'\n') {
-            i += 1;
-        }
-    }
-    loop {
-        match bytes.get(i) {
-            Some(b'\n') => i += 1,
-            Some(b'\r') if bytes.get(i + 1) == Some(&b'\n') => i += 2,
-            Some(b'\r') => i += 1,
-            _ => return breaks,
-        }
-        breaks = breaks.saturating_add(1);
-    }
-}
-
-fn is_blank(record: &csv::StringRecord) -> bool {
-    record.iter().all(|c| clean_cell(c).is_empty())
-}
-
-fn malformed(e: &csv::Error) -> FileError {
-    // The text was decoded before parsing, so only the CSV structure can be
-    // wrong here; the csv crate's message says how, and where.
-    let row = e
-        .position()
-        .map(|p| u32::try_from(p.line()).unwrap_or(u32::MAX));
-    FileError {
-        code: "malformed-csv",
-        message: format!(
-            "The file is not a CSV file we can read ({e}) – save it from your spreadsheet as CSV and upload it again"
-        ),
-        row,
-    }
-}
-
-fn find_columns(
-    header: &csv::StringRecord,
-    header_row: u32,
-    rules: &Rules,
-) -> Result<Columns, FileError> {
+fn find_columns(header: Record<'_>, header_row: u32, rules: &Rules) -> Result<Columns, FileError> {
     let keys: Vec<String> = header.iter().map(heading_key).collect();
     let find = |extra: &[String], built_in: &[&str]| -> Option<usize> {
         let extra = extra.iter().map(|h| heading_key(h));
@@ -447,18 +588,29 @@ mod tests {
     /// Row numbers and cells of every data row.
     type Rows = Vec<(u32, Vec<String>)>;
 
+    /// The rows of `text`, read whole; reading it a byte at a time must
+    /// give the same.
     fn rows(text: &str) -> (Result<Columns, FileError>, Rows) {
-        let mut out = Vec::new();
-        let cols = read(text, b',', &Rules::default_rules(), |_, r| {
-            let cells: Vec<String> = r.record.iter().map(String::from).collect();
-            assert_eq!(
-                cells,
-                CellReader::new(text, b',').cells(r.span),
-                "a span gives the row's cells back"
-            );
-            out.push((r.row, cells))
-        });
-        (cols, out)
+        let rules = Rules::default_rules();
+        let cells = |r: Row<'_>| (r.row, r.record.iter().map(String::from).collect());
+        let mut whole = Vec::new();
+        let cols = read(text, b',', &rules, |_, r| whole.push(cells(r)));
+
+        let mut reader = Reader::with_delimiter(b',');
+        let mut pieces = Vec::new();
+        let mut result = Ok(());
+        for &b in text.as_bytes() {
+            reader.text_mut().push(b);
+            result = result.and_then(|()| reader.read(&rules, false, |_, r| pieces.push(cells(r))));
+        }
+        let result = result.and_then(|()| reader.read(&rules, true, |_, r| pieces.push(cells(r))));
+        assert_eq!(
+            result.map(|()| reader.columns().cloned().unwrap()),
+            cols,
+            "{text:?} a byte at a time"
+        );
+        assert_eq!(pieces, whole, "{text:?} a byte at a time");
+        (cols, whole)
     }
 
     #[test]

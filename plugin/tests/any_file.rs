@@ -4,7 +4,7 @@
 //! spreadsheet numbers it.
 
 use presend_plugin::cell::clean_cell;
-use presend_plugin::{Batch, BatchResult, FileError, Rules};
+use presend_plugin::{Attempt, Batch, BatchResult, FileError, Outcome, Rules};
 use proptest::prelude::*;
 
 /// 2026-11-27T09:00:00Z.
@@ -13,10 +13,15 @@ const NOW: i64 = 1_795_770_000;
 /// Runs a batch over `bytes`, pushed in chunks of `chunk` bytes, with no history.
 fn run(bytes: &[u8], chunk: usize) -> Result<BatchResult, FileError> {
     let mut batch = Batch::new(Rules::default_rules(), NOW);
-    for part in bytes.chunks(chunk.max(1)) {
-        batch.push(part);
+    let pushed = bytes
+        .chunks(chunk.max(1))
+        .try_for_each(|part| batch.push(part));
+    let finished = batch.finish(|_| Vec::new());
+    // A problem found while pushing is the batch's answer.
+    if let Err(e) = pushed {
+        assert_eq!(finished.as_ref().err(), Some(&e));
     }
-    batch.finish(|_| Vec::new())
+    finished
 }
 
 /// Bytes that look like a patient file often enough to get past the header.
@@ -101,5 +106,72 @@ proptest! {
             .collect();
         let got: Vec<u32> = result.verdicts.iter().map(|v| v.row).collect();
         prop_assert_eq!(got, expected, "file: {:?}", text);
+        // A patient not accepted carries the row's cells as written.
+        for v in result.verdicts.iter().filter(|v| !v.cells.is_empty()) {
+            prop_assert_eq!(&v.cells, &rows[v.row as usize - 2], "file: {:?}", text);
+        }
     }
+
+    #[test]
+    fn verdicts_taken_page_by_page_are_those_of_finish(
+        bytes in file_like_bytes(),
+        chunk in 1usize..64,
+        page in 1usize..8,
+    ) {
+        let mut whole = Batch::new(Rules::default_rules(), NOW);
+        let _ = whole.push(&bytes);
+        let expected = whole.finish(|numbers| failing(numbers, &mut Vec::new()));
+
+        let mut batch = Batch::new(Rules::default_rules(), NOW);
+        let mut verdicts = Vec::new();
+        let mut asked = Vec::new();
+        let mut result = Ok(());
+        for part in bytes.chunks(chunk) {
+            result = batch.push(part).and_then(|()| {
+                verdicts.extend(batch.next_verdicts(page, |n| failing(n, &mut asked))?);
+                Ok(())
+            });
+            if result.is_err() {
+                break;
+            }
+        }
+        let result = result.and_then(|()| batch.end()).and_then(|()| loop {
+            let next = batch.next_verdicts(page, |n| failing(n, &mut asked))?;
+            if next.is_empty() {
+                break Ok(());
+            }
+            verdicts.extend(next);
+        });
+        match expected {
+            Ok(expected) => {
+                prop_assert_eq!(result, Ok(()));
+                prop_assert_eq!(verdicts, expected.verdicts);
+                prop_assert!(batch.is_done());
+            }
+            Err(e) => prop_assert_eq!(result, Err(e)),
+        }
+        // Each page asked once, about at most `page` numbers (one a row), none twice.
+        for numbers in &asked {
+            prop_assert!(!numbers.is_empty() && numbers.len() <= page);
+            prop_assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{:?}", numbers);
+        }
+    }
+}
+
+/// History in which every number ending in an odd digit had one failed
+/// message a day ago; records what was asked.
+fn failing(numbers: &[String], asked: &mut Vec<Vec<String>>) -> Vec<(u32, Attempt)> {
+    asked.push(numbers.to_vec());
+    numbers
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.bytes().last().is_some_and(|d| d % 2 == 1))
+        .map(|(i, _)| {
+            let attempt = Attempt {
+                sent_at: NOW - 86_400,
+                outcome: Outcome::Failed,
+            };
+            (i as u32, attempt)
+        })
+        .collect()
 }

@@ -17,7 +17,7 @@ fn native_core_and_component_agree_bit_for_bit_with_history() {
     let patients = std::fs::read(example("patients.csv")).unwrap();
 
     let mut batch = presend_plugin::Batch::new(presend_plugin::Rules::default_rules(), NOW);
-    batch.push(&patients);
+    batch.push(&patients).expect("the example file reads");
     let native = batch
         .finish(|numbers| native_lookup(&store, numbers))
         .unwrap();
