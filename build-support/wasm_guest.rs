@@ -23,13 +23,31 @@ pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Builds `package` (a cdylib of the workspace at `root`) and returns its
 /// core module as a component. `artifact` is the `.wasm` file's stem.
+#[allow(dead_code)] // Each build script uses one of the two.
 pub fn build_component(root: &Path, package: &str, artifact: &str) -> Vec<u8> {
+    build_component_with(root, package, artifact, None)
+}
+
+/// [`build_component`] with a cargo feature of the package turned on. Such
+/// a build gets a target directory of its own (`wasm-guests-<feature>`):
+/// in the shared one, it and the plain build would overwrite each other's
+/// `.wasm` between building it and reading it.
+pub fn build_component_with(
+    root: &Path,
+    package: &str,
+    artifact: &str,
+    feature: Option<&str>,
+) -> Vec<u8> {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
+    let dir_name = match feature {
+        Some(feature) => format!("wasm-guests-{feature}"),
+        None => "wasm-guests".to_string(),
+    };
     // OUT_DIR is <target>[/<triple>]/<profile>/build/<pkg>-<hash>/out: find <target>.
     let target_dir = out_dir
         .ancestors()
         .find(|dir| dir.join("CACHEDIR.TAG").exists())
-        .map_or_else(|| out_dir.join("guest-target"), |t| t.join("wasm-guests"));
+        .map_or_else(|| out_dir.join("guest-target"), |t| t.join(&dir_name));
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
@@ -46,6 +64,9 @@ pub fn build_component(root: &Path, package: &str, artifact: &str) -> Vec<u8> {
         ])
         .arg("--target-dir")
         .arg(&target_dir);
+    if let Some(feature) = feature {
+        command.args(["--features", feature]);
+    }
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy();
         let outer_only = key.starts_with("CARGO_TARGET_")

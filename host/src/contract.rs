@@ -15,56 +15,91 @@ use crate::bindings::presend::validator::types::{Status, Verdict};
 /// The most spreadsheet rows a file of these bytes can have: one more than
 /// its line-break bytes. An upper bound in any encoding (UTF-16's line
 /// breaks hold the same bytes; `\r\n` counts twice).
+#[cfg(test)]
 pub(crate) fn max_rows(input: &[u8]) -> usize {
-    1 + input.iter().filter(|&&b| b == b'\n' || b == b'\r').count()
+    1 + line_breaks(input)
 }
 
 /// Checks `verdicts` against a file of at most `max_rows` rows.
+#[cfg(test)]
 pub(crate) fn check(verdicts: &[Verdict], max_rows: usize) -> Result<(), String> {
-    // Row 1 is the header at the earliest.
-    let data_rows = max_rows.saturating_sub(1);
-    if verdicts.len() > data_rows {
-        return Err(format!(
-            "{} verdicts for a file of at most {data_rows} patient rows",
-            verdicts.len()
-        ));
-    }
-    let mut previous = 1u32;
-    for v in verdicts {
-        let row = v.row;
-        if row < 2 {
-            return Err(format!(
-                "a verdict for row {row}, but row 1 is the header at the earliest"
-            ));
-        }
-        if row as usize > max_rows {
-            return Err(format!(
-                "a verdict for row {row}, past the end of a file of at most {max_rows} rows"
-            ));
-        }
-        if row == previous {
-            return Err(format!("row {row} has more than one verdict"));
-        }
-        if row < previous {
-            return Err(format!(
-                "a verdict for row {row} after one for row {previous}: verdicts must be one per row, in file order"
-            ));
-        }
-        previous = row;
-        if !matches!(v.status, Status::Rejected) {
-            if !v.mobile_number.as_deref().is_some_and(is_e164) {
-                return Err(format!(
-                    "row {row} is not rejected but has no mobile number in E.164 form"
-                ));
-            }
-            if !v.nhs_number.as_deref().is_some_and(is_nhs_number) {
-                return Err(format!(
-                    "row {row} is not rejected but has no 10-digit NHS number"
-                ));
-            }
+    Pages::default().check(verdicts, max_rows)
+}
+
+/// Checks an answer that comes in pages: each page against the rows the
+/// file given so far can have, and against the pages before it.
+#[derive(Debug)]
+pub(crate) struct Pages {
+    /// The row of the last verdict (1, the header, before any).
+    previous: u32,
+    /// Verdicts so far.
+    verdicts: usize,
+}
+
+impl Default for Pages {
+    fn default() -> Pages {
+        Pages {
+            previous: 1,
+            verdicts: 0,
         }
     }
-    Ok(())
+}
+
+impl Pages {
+    /// Checks the next page; `max_rows` bounds the rows of the file given
+    /// so far (a row's verdict can only come once its text has).
+    pub(crate) fn check(&mut self, verdicts: &[Verdict], max_rows: usize) -> Result<(), String> {
+        // Row 1 is the header at the earliest.
+        let data_rows = max_rows.saturating_sub(1);
+        self.verdicts += verdicts.len();
+        if self.verdicts > data_rows {
+            return Err(format!(
+                "{} verdicts for a file of at most {data_rows} patient rows",
+                self.verdicts
+            ));
+        }
+        for v in verdicts {
+            let row = v.row;
+            let previous = self.previous;
+            if row < 2 {
+                return Err(format!(
+                    "a verdict for row {row}, but row 1 is the header at the earliest"
+                ));
+            }
+            if row as usize > max_rows {
+                return Err(format!(
+                    "a verdict for row {row}, past the end of a file of at most {max_rows} rows"
+                ));
+            }
+            if row == previous {
+                return Err(format!("row {row} has more than one verdict"));
+            }
+            if row < previous {
+                return Err(format!(
+                    "a verdict for row {row} after one for row {previous}: verdicts must be one per row, in file order"
+                ));
+            }
+            self.previous = row;
+            if !matches!(v.status, Status::Rejected) {
+                if !v.mobile_number.as_deref().is_some_and(is_e164) {
+                    return Err(format!(
+                        "row {row} is not rejected but has no mobile number in E.164 form"
+                    ));
+                }
+                if !v.nhs_number.as_deref().is_some_and(is_nhs_number) {
+                    return Err(format!(
+                        "row {row} is not rejected but has no 10-digit NHS number"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Line-break bytes in `chunk`: what [`max_rows`] counts, chunk by chunk.
+pub(crate) fn line_breaks(chunk: &[u8]) -> usize {
+    chunk.iter().filter(|&&b| b == b'\n' || b == b'\r').count()
 }
 
 /// `+` and 7 to 15 digits.
@@ -148,5 +183,20 @@ mod tests {
         let mut v = verdict(2, Status::LikelyToFail);
         v.nhs_number = None;
         assert!(check(&[v], 3).unwrap_err().contains("NHS number"));
+    }
+
+    #[test]
+    fn pages_are_checked_against_the_pages_before() {
+        let accepted = |row| verdict(row, Status::Accepted);
+        let mut pages = Pages::default();
+        assert_eq!(pages.check(&[accepted(2), accepted(3)], 3), Ok(()));
+        // Row 3 again, a page later.
+        let error = pages.check(&[accepted(3)], 9).unwrap_err();
+        assert!(error.contains("row 3 has more than one verdict"), "{error}");
+        let mut pages = Pages::default();
+        assert_eq!(pages.check(&[accepted(2)], 3), Ok(()));
+        // Row 4 before the file given so far has it.
+        let error = pages.check(&[accepted(4)], 3).unwrap_err();
+        assert!(error.contains("past the end"), "{error}");
     }
 }

@@ -167,6 +167,18 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A streamed batch could not read its file or hand over its verdicts:
+    /// the reader or the [`crate::VerdictSink`] the platform gave failed.
+    /// The batch is void: use none of the verdicts it gave.
+    #[error("{doing} failed: {source} – the batch is void; run it again")]
+    Stream {
+        /// `reading the file` or `writing the verdicts`.
+        doing: &'static str,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A new rule version's canary batch failed; the old version still serves.
     #[error(
         "preflight: the canary batch {canary} failed on the new version, which was not activated: {source}"
@@ -278,7 +290,8 @@ pub enum ErrorKind {
     /// configuration; nothing was activated or validated.
     Configuration,
     /// The host itself: a file it could not read or write, the runtime it
-    /// could not set up. Look at the cause.
+    /// could not set up, a streamed batch's reader or sink that failed
+    /// ([`Error::Stream`]). Look at the cause.
     Host,
 }
 
@@ -303,7 +316,7 @@ impl Error {
             | Error::NoPreviousDeployment
             | Error::Expected { .. }
             | Error::Time { .. } => ErrorKind::Configuration,
-            Error::Io { .. } | Error::Runtime { .. } => ErrorKind::Host,
+            Error::Io { .. } | Error::Runtime { .. } | Error::Stream { .. } => ErrorKind::Host,
         }
     }
 

@@ -104,8 +104,9 @@
 //!
 //! 1. Leaves: `limits` (limits, counters), `timestamp`, `digest` (sha256),
 //!    `embedded` (the bundled component and example file), `codes` (reason
-//!    and file-error codes), `report` (what a batch produced), then `diff`
-//!    and `reasons` (reading a report), `error`.
+//!    and file-error codes), `report` (what a batch produced), then `sink`
+//!    (where streamed verdicts go), `diff`, `reasons` and `json` (reading a
+//!    report, or writing one as it comes), `error`.
 //! 2. [`history`]: attempts, the [`history::HistoryStore`] trait and its CSV,
 //!    SQLite and PostgreSQL stores, their one schema and one receipt rule. It normalises numbers through the small
 //!    [`history::NormaliseNumbers`] trait, so it never calls the sandbox.
@@ -114,8 +115,10 @@
 //!    (one store's data and the host's imports), `runtime` (the engine,
 //!    linker, a fresh limited store per call, counters), `cache` (bytes to
 //!    a compiled component).
-//! 4. `options`, `world` and `validator`: a loaded component, its
-//!    constructors, and a batch through it.
+//! 4. `options`; `world` (the world's versions, 1.1.0 and 1.0.0, and the
+//!    calls they share); `batch` (a batch through either, page by page or
+//!    whole); `validator` (a loaded component, its constructors, and its
+//!    calls).
 //! 5. [`deployment`]: rule versions, the deploy directory, preflight, live
 //!    swaps.
 //!
@@ -125,6 +128,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations)]
 
+mod batch;
 mod bindings;
 mod cache;
 mod codes;
@@ -135,6 +139,7 @@ mod digest;
 mod embedded;
 mod error;
 pub mod history;
+mod json;
 mod lift;
 mod limits;
 mod options;
@@ -142,6 +147,7 @@ pub mod reasons;
 mod report;
 mod runtime;
 mod sandbox;
+mod sink;
 pub mod timestamp;
 mod validator;
 mod world;
@@ -151,13 +157,15 @@ pub use codes::{FileErrorCode, ReasonCode};
 pub use diff::{VerdictChange, VerdictDiff, VerdictKey};
 pub use embedded::{EMBEDDED_VALIDATOR, EXAMPLE_PATIENTS};
 pub use error::{BoxError, Error, ErrorKind, Result};
+pub use json::{JsonForm, JsonSink};
 pub use limits::{Counters, Limit, Limits};
 pub use options::{BatchOptions, Rules};
 pub use report::{
     BatchReport, Columns, DeploymentInfo, HistorySeen, Identity, PartIdentity, PatientVerdict,
-    Reason, Status, Summary,
+    Reason, Status, StreamReport, Summary,
 };
 pub use runtime::Runtime;
+pub use sink::VerdictSink;
 pub use validator::Validator;
 pub use world::WIT_VERSION;
 

@@ -5,31 +5,16 @@
 use crate::bindings::presend::validator::types as wit;
 use crate::error::Error;
 use crate::history::{Attempt, NumberHistory, Outcome};
-use crate::report::{
-    BatchReport, Columns, HistorySeen, Identity, PatientVerdict, Reason, Status, Summary,
-};
+use crate::report::{Columns, Identity, PatientVerdict, Reason, Status};
 
-/// A batch's answer as the report the platform reads.
-pub(crate) fn report(
-    validator: Identity,
-    result: wit::BatchResult,
-    history: HistorySeen,
-) -> BatchReport {
-    let patients: Vec<PatientVerdict> = result.verdicts.into_iter().map(verdict).collect();
+/// The columns a validator found.
+pub(crate) fn columns(c: wit::Columns) -> Columns {
     let index = |i: u32| usize::try_from(i).unwrap_or(usize::MAX);
-    BatchReport {
-        validator,
-        rules: identity(result.rules),
-        deployment: None,
-        summary: Summary::of(&patients),
-        patients,
-        history,
-        columns: Columns {
-            headers: result.columns.headers,
-            nhs_number: index(result.columns.nhs_number),
-            mobile_number: index(result.columns.mobile_number),
-            date_of_birth: result.columns.date_of_birth.map(index),
-        },
+    Columns {
+        headers: c.headers,
+        nhs_number: index(c.nhs_number),
+        mobile_number: index(c.mobile_number),
+        date_of_birth: c.date_of_birth.map(index),
     }
 }
 
@@ -58,7 +43,8 @@ pub(crate) fn file_error(e: wit::FileError) -> Error {
     }
 }
 
-fn verdict(v: wit::Verdict) -> PatientVerdict {
+/// One patient's verdict.
+pub(crate) fn verdict(v: wit::Verdict) -> PatientVerdict {
     PatientVerdict {
         row: v.row,
         nhs_number: v.nhs_number,

@@ -10,7 +10,10 @@ use std::time::Duration;
 /// names the limit (see the README's failure policy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Wall-clock budget for one call (a whole batch, or a rules check).
+    /// Wall-clock budget of the validator's own time for a whole batch (the
+    /// time it spends in its calls, history lookups included; not the time
+    /// the host spends reading the file or writing verdicts), or for one
+    /// other call such as a rules check.
     pub time: Duration,
     /// The most linear memory the validator may have, in bytes.
     pub memory_bytes: usize,
@@ -22,8 +25,9 @@ pub struct Limits {
     /// it takes. A batch gets the smaller of this and 1 MiB plus 1 KiB per
     /// byte of its file, so a small file cannot be answered with a huge result.
     pub output_bytes: usize,
-    /// The most numbers one batch may ask the history store about; a batch
-    /// also may not ask about more numbers than its file has lines.
+    /// The most numbers one history lookup may ask about; a lookup also may
+    /// not ask about more numbers than the page of verdicts it is for has
+    /// rows, nor than the file has lines.
     pub history_numbers: usize,
     /// Log lines one call may write.
     pub log_lines: usize,

@@ -10,7 +10,8 @@
 
 use std::io::Write;
 
-use crate::report::BatchReport;
+use crate::report::{BatchReport, Columns, PatientVerdict, Status};
+use crate::sink::VerdictSink;
 
 /// Makes a cell safe to open in a spreadsheet.
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
@@ -34,17 +35,54 @@ pub fn national_mobile(e164: &str) -> String {
 /// # Errors
 ///
 /// The writer's error, as a `csv::Error` (an I/O error inside).
-pub fn write_reasons<W: Write>(report: &BatchReport, mut out: W) -> csv::Result<()> {
-    out.write_all(b"\xEF\xBB\xBF")?;
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
-    let columns = &report.columns;
-    let mut header: Vec<&str> = vec!["Row"];
-    header.extend(columns.headers.iter().map(String::as_str));
-    header.extend(["Status", "Reasons", "Reason codes"]);
-    writer.write_record(header.iter().map(|h| neutralise(h).into_owned()))?;
+pub fn write_reasons<W: Write>(report: &BatchReport, out: W) -> csv::Result<()> {
+    let mut writer = ReasonsWriter::new(out, &report.columns)?;
     for patient in report.not_accepted() {
+        writer.patient(patient)?;
+    }
+    writer.finish()?;
+    Ok(())
+}
+
+/// The reasons CSV written line by line, as a streamed batch's verdicts
+/// come ([`ReasonsSink`]) or from a report ([`write_reasons`]).
+#[derive(Debug)]
+pub struct ReasonsWriter<W: Write> {
+    writer: csv::Writer<W>,
+    columns: Columns,
+}
+
+impl<W: Write> ReasonsWriter<W> {
+    /// Writes the byte-order mark and the header line for `columns`.
+    ///
+    /// # Errors
+    ///
+    /// The writer's.
+    pub fn new(mut out: W, columns: &Columns) -> csv::Result<ReasonsWriter<W>> {
+        out.write_all(b"\xEF\xBB\xBF")?;
+        let mut writer = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(out);
+        let mut header: Vec<&str> = vec!["Row"];
+        header.extend(columns.headers.iter().map(String::as_str));
+        header.extend(["Status", "Reasons", "Reason codes"]);
+        writer.write_record(header.iter().map(|h| neutralise(h).into_owned()))?;
+        Ok(ReasonsWriter {
+            writer,
+            columns: columns.clone(),
+        })
+    }
+
+    /// Writes the line of a patient not accepted (an accepted one has none).
+    ///
+    /// # Errors
+    ///
+    /// The writer's.
+    pub fn patient(&mut self, patient: &PatientVerdict) -> csv::Result<()> {
+        if patient.status == Status::Accepted {
+            return Ok(());
+        }
+        let columns = &self.columns;
         let mut line: Vec<String> = vec![patient.row.to_string()];
         for (i, _) in columns.headers.iter().enumerate() {
             let uploaded = patient.cells.get(i).map_or("", |c| c.as_str());
@@ -59,10 +97,86 @@ pub fn write_reasons<W: Write>(report: &BatchReport, mut out: W) -> csv::Result<
         line.push(patient.status.as_str().to_string());
         line.push(messages.join("; "));
         line.push(codes.join(" "));
-        writer.write_record(line.iter().map(|c| neutralise(c).into_owned()))?;
+        self.writer
+            .write_record(line.iter().map(|c| neutralise(c).into_owned()))
     }
-    writer.flush()?;
-    Ok(())
+
+    /// Flushes, and gives the output back.
+    ///
+    /// # Errors
+    ///
+    /// The writer's.
+    pub fn finish(self) -> std::io::Result<W> {
+        self.writer.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+/// A [`VerdictSink`] that writes the reasons CSV as the verdicts come: the
+/// header once the columns are known, then a line per patient not accepted.
+#[derive(Debug)]
+pub struct ReasonsSink<W: Write> {
+    out: Option<W>,
+    writer: Option<ReasonsWriter<W>>,
+    written: usize,
+}
+
+impl<W: Write> ReasonsSink<W> {
+    /// A sink writing to `out`.
+    pub fn new(out: W) -> ReasonsSink<W> {
+        ReasonsSink {
+            out: Some(out),
+            writer: None,
+            written: 0,
+        }
+    }
+
+    /// Lines written so far, one per patient not accepted.
+    pub fn written(&self) -> usize {
+        self.written
+    }
+
+    /// Flushes, and gives the output back.
+    ///
+    /// # Errors
+    ///
+    /// The writer's; an error when the batch never gave its columns.
+    pub fn finish(self) -> std::io::Result<W> {
+        match self.writer {
+            Some(writer) => writer.finish(),
+            None => Err(std::io::Error::other(
+                "the batch ended without its columns: no reasons CSV",
+            )),
+        }
+    }
+}
+
+impl<W: Write> VerdictSink for ReasonsSink<W> {
+    fn columns(&mut self, columns: &Columns) -> std::io::Result<()> {
+        if let Some(out) = self.out.take() {
+            self.writer = Some(ReasonsWriter::new(out, columns).map_err(csv_io)?);
+        }
+        Ok(())
+    }
+
+    fn verdict(&mut self, verdict: PatientVerdict) -> std::io::Result<()> {
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("a verdict before the columns"))?;
+        if verdict.status != Status::Accepted {
+            writer.patient(&verdict).map_err(csv_io)?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+}
+
+/// A csv error (always an I/O error here: the records are strings).
+fn csv_io(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        other => std::io::Error::other(format!("{other:?}")),
+    }
 }
 
 #[cfg(test)]

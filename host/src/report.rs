@@ -88,18 +88,21 @@ pub struct Summary {
 impl Summary {
     /// Counts `patients` by status.
     pub fn of(patients: &[PatientVerdict]) -> Summary {
-        let mut summary = Summary {
-            total: patients.len(),
-            ..Summary::default()
-        };
+        let mut summary = Summary::default();
         for p in patients {
-            match p.status {
-                Status::Accepted => summary.accepted += 1,
-                Status::Rejected => summary.rejected += 1,
-                Status::LikelyToFail => summary.likely_to_fail += 1,
-            }
+            summary.add(p.status);
         }
         summary
+    }
+
+    /// Counts one more patient.
+    pub fn add(&mut self, status: Status) {
+        self.total += 1;
+        match status {
+            Status::Accepted => self.accepted += 1,
+            Status::Rejected => self.rejected += 1,
+            Status::LikelyToFail => self.likely_to_fail += 1,
+        }
     }
 }
 
@@ -161,6 +164,43 @@ impl BatchReport {
         self.patients
             .iter()
             .filter(|p| p.status != Status::Accepted)
+    }
+}
+
+/// What a streamed batch ([`crate::Validator::validate_stream`]) says at its
+/// end, its verdicts having gone to the sink: everything a [`BatchReport`]
+/// holds but the patients.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StreamReport {
+    /// The validator that judged the batch.
+    pub validator: Identity,
+    /// The rules it judged by.
+    pub rules: Identity,
+    /// The deployment that produced it, when it ran through one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentInfo>,
+    /// Counts by status.
+    pub summary: Summary,
+    /// What the history store handed the validator for this batch.
+    #[serde(skip)]
+    pub history: HistorySeen,
+    /// The columns found.
+    #[serde(skip)]
+    pub columns: Columns,
+}
+
+impl StreamReport {
+    /// The whole report, with the `patients` the sink was given.
+    pub fn with_patients(self, patients: Vec<PatientVerdict>) -> BatchReport {
+        BatchReport {
+            validator: self.validator,
+            rules: self.rules,
+            deployment: self.deployment,
+            summary: self.summary,
+            patients,
+            history: self.history,
+            columns: self.columns,
+        }
     }
 }
 

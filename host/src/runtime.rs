@@ -147,7 +147,7 @@ impl Runtime {
         // (a list of strings that all point at the same bytes).
         store.set_hostcall_fuel(inner.limits.output_bytes);
         // A new store's deadline is 0: set it before anything runs.
-        store.set_epoch_deadline(inner.deadline_ticks());
+        store.set_epoch_deadline(ticks(inner.limits.time));
         store.epoch_deadline_trap();
         store
     }
@@ -158,12 +158,10 @@ impl Runtime {
     }
 }
 
-impl Inner {
-    /// Epoch ticks for the time budget, rounded up.
-    fn deadline_ticks(&self) -> u64 {
-        let ticks = self.limits.time.as_micros().div_ceil(TICK.as_micros());
-        u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
-    }
+/// Epoch ticks for a time budget, rounded up; at least one.
+pub(crate) fn ticks(budget: Duration) -> u64 {
+    let ticks = budget.as_micros().div_ceil(TICK.as_micros());
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
 }
 
 impl Drop for Inner {

@@ -90,9 +90,10 @@ impl Sandbox {
         self.seen
     }
 
-    /// Lowers the most numbers this call may ask the history store about.
+    /// The most numbers the next lookup may ask about: `most`, within the
+    /// runtime's limit.
     pub(crate) fn cap_history_numbers(&mut self, most: usize) {
-        self.history_numbers = self.history_numbers.min(most);
+        self.history_numbers = self.limits.history_numbers.min(most);
     }
 }
 
@@ -160,10 +161,11 @@ impl history::Host for Sandbox {
         match store.lookup(&numbers) {
             Ok(found) => {
                 let attempts = lift::attempts(&numbers, found);
-                self.seen.numbers = numbers.len();
-                self.seen.attempts = attempts.len();
+                // A batch asks once a page: count them all.
+                self.seen.numbers += numbers.len();
+                self.seen.attempts += attempts.len();
                 if let Some(now) = self.now {
-                    self.seen.after_now = attempts.iter().filter(|a| a.sent_at > now).count();
+                    self.seen.after_now += attempts.iter().filter(|a| a.sent_at > now).count();
                 }
                 tracing::debug!(
                     numbers = numbers.len(),

@@ -4,38 +4,25 @@
 //! About 400 lines, most of them the `# Errors` documentation of the
 //! constructors and of `validate`: which errors come back, and when.
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
 use wasmtime::Store;
 use wasmtime::component::Component;
 
-use crate::bindings::presend::validator::types::BatchResult as WitBatchResult;
-use crate::bindings::{PreSendValidator, PreSendValidatorPre};
+use crate::batch::{self, Batch};
 use crate::cache::ComponentCache;
-use crate::contract;
 use crate::error::{Error, Result};
 use crate::history::{HistoryStore, NormaliseNumbers};
 use crate::lift;
 use crate::limits::Counted;
 use crate::options::{BatchOptions, Rules};
-use crate::report::{BatchReport, HistorySeen, Identity, Reason};
+use crate::report::{BatchReport, Identity, Reason, StreamReport};
 use crate::runtime::Runtime;
 use crate::sandbox::{self, Sandbox};
-use crate::world;
-
-/// Files go to the component in chunks of this size, as a streaming
-/// platform would send them.
-const CHUNK_BYTES: usize = 1 << 20;
-
-/// The output budget of a batch: this, plus
-/// [`OUTPUT_BYTES_PER_INPUT_BYTE`] for each byte of its file (capped by
-/// [`crate::Limits::output_bytes`]). The validator's real answer takes at
-/// most about 300 host bytes per byte of file (a file of one-letter rows,
-/// each rejected with its reasons); a 100,000-row file about 10.
-const OUTPUT_BASE_BYTES: usize = 1 << 20;
-/// See [`OUTPUT_BASE_BYTES`].
-const OUTPUT_BYTES_PER_INPUT_BYTE: usize = 1024;
+use crate::sink::{Collect, VerdictSink};
+use crate::world::{self, World, WorldPre};
 
 /// A validator component, ready to run batches. It is `Send + Sync`: load it
 /// once and share it (behind an `Arc`) between threads; every call gets its
@@ -61,7 +48,7 @@ impl std::fmt::Debug for Validator {
 /// every call. `label` (name and version) tags errors and log lines.
 struct Instances {
     runtime: Runtime,
-    pre: PreSendValidatorPre<Sandbox>,
+    pre: WorldPre,
     label: Arc<str>,
 }
 
@@ -159,27 +146,23 @@ impl Validator {
             .collect();
         world::check(&imports, &exports, origin)?;
         let instance_pre = runtime.instantiate_pre(&component).map_err(incompatible)?;
-        let pre = PreSendValidatorPre::new(instance_pre).map_err(incompatible)?;
+        let pre = WorldPre::new(instance_pre).map_err(incompatible)?;
         let mut instances = Instances {
             runtime: runtime.clone(),
             pre,
             // Until the component says who it is, errors name where it came from.
             label: Arc::from(format!("loaded from {origin}")),
         };
-        let id = instances.call(None, |store, v| {
-            v.presend_validator_validator().call_identity(store)
-        })?;
+        let id = instances.call(None, |store, v| v.identity(store))?;
         let identity = Identity {
             name: id.name,
             version: id.version,
         };
         instances.label = Arc::from(identity.to_string());
-        let text = instances.call(None, |store, v| {
-            v.presend_validator_validator().call_default_rules(store)
-        })?;
+        let text = instances.call(None, |store, v| v.default_rules(store))?;
         let origin = format!("default rules of {identity}");
         let default_rules = instances.check_rules(&text, &origin)?;
-        tracing::info!(validator = %identity, "validator loaded");
+        tracing::info!(validator = %identity, world = instances.pre.version(), "validator loaded");
         Ok(Validator {
             instances,
             identity,
@@ -191,6 +174,13 @@ impl Validator {
     /// The validator's name and version.
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// The version of the contract's world the component implements:
+    /// [`crate::WIT_VERSION`], whose verdicts come page by page, or 1.0.0,
+    /// whose verdicts come all at once at the end of the file.
+    pub fn world_version(&self) -> &'static str {
+        self.instances.pre.version()
     }
 
     /// What the component imports, by name: for ours, only the interfaces of
@@ -229,10 +219,9 @@ impl Validator {
     ///
     /// The validator's failures ([`Error::plugin`]).
     pub fn normalise_numbers(&self, raw: &[String]) -> Result<Vec<Result<String, Reason>>> {
-        let answers = self.instances.call(None, |store, v| {
-            v.presend_validator_validator()
-                .call_normalise_numbers(store, raw)
-        })?;
+        let answers = self
+            .instances
+            .call(None, |store, v| v.normalise_numbers(store, raw))?;
         Ok(answers
             .into_iter()
             .map(|a| a.map_err(lift::reason))
@@ -241,6 +230,8 @@ impl Validator {
 
     /// Validates one batch: the whole CSV file, judged by `options`. Fails
     /// closed: a trap, a timeout or a limit gives an error, never verdicts.
+    /// The report holds every verdict; for files too big to hold, see
+    /// [`Validator::validate_stream`].
     ///
     /// # Errors
     ///
@@ -252,127 +243,118 @@ impl Validator {
     /// [`Error::MemoryLimit`], [`Error::Trap`], [`Error::LimitExceeded`],
     /// [`Error::ContractViolation`]).
     pub fn validate(&self, csv: &[u8], options: &BatchOptions) -> Result<BatchReport> {
-        let started = std::time::Instant::now();
-        let result = self.run_batch(csv, options);
-        let runtime = &self.instances.runtime;
-        match result {
-            Ok(result) => {
-                runtime.record(Counted::Batch);
-                let (result, seen) = result;
-                let report = lift::report(self.identity.clone(), result, seen);
-                if seen.after_now > 0 {
-                    tracing::warn!(
-                        validator = %self.identity,
-                        attempts = seen.after_now,
-                        "history attempts dated after now: no evidence beyond the rules' clock skew"
-                    );
-                }
-                tracing::info!(
-                    validator = %self.identity,
-                    patients = report.summary.total,
-                    accepted = report.summary.accepted,
-                    rejected = report.summary.rejected,
-                    likely_to_fail = report.summary.likely_to_fail,
-                    micros = started.elapsed().as_micros() as u64,
-                    "batch validated"
-                );
-                Ok(report)
-            }
-            Err(e) => {
-                match &e {
-                    Error::File { code, row, .. } => {
-                        tracing::info!(validator = %self.identity, code = %code, row = ?row, "batch refused");
-                    }
-                    Error::InputTooLarge { bytes, limit } => {
-                        tracing::warn!(bytes, limit, "batch refused: file too large");
-                    }
-                    Error::ContractViolation { message, .. } => {
-                        tracing::warn!(validator = %self.identity, %message, "validator broke the contract");
-                    }
-                    _ => {}
-                }
-                // Errors from inside the sandbox were counted as they were classified.
-                if matches!(
-                    e,
-                    Error::File { .. }
-                        | Error::InputTooLarge { .. }
-                        | Error::ContractViolation { .. }
-                ) && let Some(kind) = e.counted()
-                {
-                    runtime.record(kind);
-                }
-                Err(e)
-            }
+        let limit = self.instances.runtime.limits().input_bytes;
+        if csv.len() > limit {
+            let e = Error::InputTooLarge {
+                bytes: csv.len(),
+                limit,
+            };
+            return Err(self.refused(e));
         }
+        let mut all = Collect::default();
+        let report = self.validate_stream(&mut &csv[..], options, &mut all)?;
+        Ok(report.with_patients(all.patients))
     }
 
-    /// One batch through the component: open, push, finish; then the answer
-    /// is checked against the file.
-    fn run_batch(
+    /// Validates one batch as its file is read from `input`, handing each
+    /// verdict to `sink` as soon as it is ready, in file order. Neither the
+    /// file nor its verdicts are held whole (by a validator of the current
+    /// world: a 1.0.0 one is given the whole file and answers at the end),
+    /// so memory stays bounded however big the file. The verdicts count only
+    /// once this returns `Ok` (see [`VerdictSink`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Validator::validate`]; [`Error::InputTooLarge`] once more than
+    /// the limit has been read; [`Error::Stream`] when `input` or `sink`
+    /// fails.
+    pub fn validate_stream(
         &self,
-        csv: &[u8],
+        input: &mut dyn Read,
         options: &BatchOptions,
-    ) -> Result<(WitBatchResult, HistorySeen)> {
-        let limits = self.instances.runtime.limits();
-        if csv.len() > limits.input_bytes {
-            return Err(Error::InputTooLarge {
-                bytes: csv.len(),
-                limit: limits.input_bytes,
-            });
-        }
-        let max_rows = contract::max_rows(csv);
-        let setup = |store: &mut Store<Sandbox>| {
-            // A small file gets a small answer: the output budget grows with it.
-            let budget = limits.output_bytes.min(
-                OUTPUT_BASE_BYTES
-                    .saturating_add(csv.len().saturating_mul(OUTPUT_BYTES_PER_INPUT_BYTE)),
-            );
-            store.set_hostcall_fuel(budget);
-            store.data_mut().cap_history_numbers(max_rows);
-            store.data_mut().judge_as_of(options.now);
+        sink: &mut dyn VerdictSink,
+    ) -> Result<StreamReport> {
+        let started = std::time::Instant::now();
+        let runtime = &self.instances.runtime;
+        let plugin = self.identity.to_string();
+        let batch = Batch {
+            input,
+            sink,
+            options,
+            limits: runtime.limits(),
+            plugin: &plugin,
         };
-        let result = self
+        let ran = self
             .instances
-            .call_with(options.history.clone(), setup, |store, v| {
-                let batch = v.presend_validator_validator().batch();
-                let session =
-                    match batch.call_open(&mut *store, options.rules.text(), options.now)? {
-                        Ok(session) => session,
-                        Err(e) => {
-                            return Ok(Err(Error::Rules {
-                                origin: options.rules.identity().to_string(),
-                                line: e.line,
-                                column: e.column,
-                                message: e.message,
-                            }));
-                        }
-                    };
-                for chunk in csv.chunks(CHUNK_BYTES) {
-                    if let Err(e) = batch.call_push(&mut *store, session, chunk)? {
-                        return Ok(Err(lift::file_error(e)));
-                    }
-                }
-                let finished = batch.call_finish(&mut *store, session)?;
-                let seen = store.data().history_seen();
-                Ok(finished.map(|r| (r, seen)).map_err(lift::file_error))
-            })??;
-        contract::check(&result.0.verdicts, max_rows).map_err(|message| {
-            Error::ContractViolation {
-                plugin: self.identity.to_string(),
-                message,
+            .call(options.history.clone(), |store, world| {
+                batch::run(store, world, batch)
+            })
+            .and_then(|ran| ran);
+        let ran = match ran {
+            Ok(ran) => ran,
+            Err(e) => return Err(self.refused(e)),
+        };
+        runtime.record(Counted::Batch);
+        if ran.history.after_now > 0 {
+            tracing::warn!(
+                validator = %self.identity,
+                attempts = ran.history.after_now,
+                "history attempts dated after now: no evidence beyond the rules' clock skew"
+            );
+        }
+        let summary = ran.summary;
+        tracing::info!(
+            validator = %self.identity,
+            patients = summary.total,
+            accepted = summary.accepted,
+            rejected = summary.rejected,
+            likely_to_fail = summary.likely_to_fail,
+            micros = started.elapsed().as_micros() as u64,
+            "batch validated"
+        );
+        Ok(StreamReport {
+            validator: self.identity.clone(),
+            rules: ran.rules,
+            deployment: None,
+            summary,
+            history: ran.history,
+            columns: ran.columns,
+        })
+    }
+
+    /// Logs and counts a batch's error (those from inside the sandbox were
+    /// counted as they were classified).
+    fn refused(&self, e: Error) -> Error {
+        match &e {
+            Error::File { code, row, .. } => {
+                tracing::info!(validator = %self.identity, code = %code, row = ?row, "batch refused");
             }
-        })?;
-        Ok(result)
+            Error::InputTooLarge { bytes, limit } => {
+                tracing::warn!(bytes, limit, "batch refused: file too large");
+            }
+            Error::ContractViolation { message, .. } => {
+                tracing::warn!(validator = %self.identity, %message, "validator broke the contract");
+            }
+            Error::Stream { doing, source } => {
+                tracing::warn!(validator = %self.identity, doing, error = %source, "batch stopped");
+            }
+            _ => {}
+        }
+        if matches!(
+            e,
+            Error::File { .. } | Error::InputTooLarge { .. } | Error::ContractViolation { .. }
+        ) && let Some(kind) = e.counted()
+        {
+            self.instances.runtime.record(kind);
+        }
+        e
     }
 }
 
 impl Instances {
     /// Checks a rules document; `origin` names it in errors.
     fn check_rules(&self, text: &str, origin: &str) -> Result<Rules> {
-        let checked = self.call(None, |store, v| {
-            v.presend_validator_validator()
-                .call_check_rules(store, text)
-        })?;
+        let checked = self.call(None, |store, v| v.check_rules(store, text))?;
         match checked {
             Ok(id) => Ok(Rules::new(text, lift::identity(id))),
             Err(e) => Err(Error::Rules {
@@ -390,20 +372,9 @@ impl Instances {
     fn call<R>(
         &self,
         history: Option<Arc<dyn HistoryStore>>,
-        f: impl FnOnce(&mut Store<Sandbox>, &PreSendValidator) -> wasmtime::Result<R>,
-    ) -> Result<R> {
-        self.call_with(history, |_| {}, f)
-    }
-
-    /// [`Instances::call`], with `setup` adjusting the store first.
-    fn call_with<R>(
-        &self,
-        history: Option<Arc<dyn HistoryStore>>,
-        setup: impl FnOnce(&mut Store<Sandbox>),
-        f: impl FnOnce(&mut Store<Sandbox>, &PreSendValidator) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<Sandbox>, &World) -> wasmtime::Result<R>,
     ) -> Result<R> {
         let mut store = self.runtime.store(self.label.clone(), history);
-        setup(&mut store);
         let outcome = self
             .pre
             .instantiate(&mut store)

@@ -1,10 +1,17 @@
-//! The contract's world, as this host implements it: its version, and
-//! whether a component's imports and exports fit it.
+//! The contract's world, as this host implements it: its version, whether a
+//! component's imports and exports fit it, and the calls common to every
+//! minor version it runs (1.1.0, and 1.0.0 through `finish`).
 
+use wasmtime::Store;
+use wasmtime::component::{InstancePre, ResourceAny};
+
+use crate::bindings::presend::validator::types as wit;
+use crate::bindings::{PreSendValidator, PreSendValidatorPre, v1_0};
 use crate::error::{Error, Result};
+use crate::sandbox::Sandbox;
 
 /// The version of `wit/validator.wit` this host implements.
-pub const WIT_VERSION: &str = "1.0.0";
+pub const WIT_VERSION: &str = "1.1.0";
 
 /// Its major version: a component must implement this one.
 pub(crate) const WIT_MAJOR: u64 = 1;
@@ -37,4 +44,109 @@ pub(crate) fn check(imports: &[String], exports: &[String], origin: &str) -> Res
         }
     }
     Ok(())
+}
+
+/// A component linked once, in the version of the world it implements.
+pub(crate) enum WorldPre {
+    /// 1.1.0: verdicts page by page.
+    Paged(PreSendValidatorPre<Sandbox>),
+    /// 1.0.0: the whole file, then every verdict from `finish`.
+    Whole(v1_0::PreSendValidatorPre<Sandbox>),
+}
+
+impl WorldPre {
+    /// Binds the exports of the newest version `pre` implements. (The
+    /// linker matches imports by semver, so one linker serves both.)
+    pub(crate) fn new(pre: InstancePre<Sandbox>) -> wasmtime::Result<WorldPre> {
+        match PreSendValidatorPre::new(pre.clone()) {
+            Ok(paged) => Ok(WorldPre::Paged(paged)),
+            Err(newest) => v1_0::PreSendValidatorPre::new(pre)
+                .map(WorldPre::Whole)
+                // Neither: say what the current version misses.
+                .map_err(|_| newest),
+        }
+    }
+
+    /// The world's version the component implements.
+    pub(crate) fn version(&self) -> &'static str {
+        match self {
+            WorldPre::Paged(_) => WIT_VERSION,
+            WorldPre::Whole(_) => "1.0.0",
+        }
+    }
+
+    /// A fresh instance in `store`.
+    pub(crate) fn instantiate(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<World> {
+        Ok(match self {
+            WorldPre::Paged(pre) => World::Paged(pre.instantiate(store)?),
+            WorldPre::Whole(pre) => World::Whole(pre.instantiate(store)?),
+        })
+    }
+}
+
+/// An instance's exports.
+pub(crate) enum World {
+    /// 1.1.0.
+    Paged(PreSendValidator),
+    /// 1.0.0.
+    Whole(v1_0::PreSendValidator),
+}
+
+/// The same call on either version's exports (their types are shared).
+macro_rules! either {
+    ($world:expr, $v:ident => $call:expr) => {
+        match $world {
+            World::Paged($v) => $call,
+            World::Whole($v) => $call,
+        }
+    };
+}
+
+impl World {
+    pub(crate) fn identity(
+        &self,
+        store: &mut Store<Sandbox>,
+    ) -> wasmtime::Result<wit::ValidatorIdentity> {
+        either!(self, v => v.presend_validator_validator().call_identity(store))
+    }
+
+    pub(crate) fn default_rules(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<String> {
+        either!(self, v => v.presend_validator_validator().call_default_rules(store))
+    }
+
+    pub(crate) fn check_rules(
+        &self,
+        store: &mut Store<Sandbox>,
+        rules: &str,
+    ) -> wasmtime::Result<Result<wit::RulesIdentity, wit::RulesError>> {
+        either!(self, v => v.presend_validator_validator().call_check_rules(store, rules))
+    }
+
+    pub(crate) fn normalise_numbers(
+        &self,
+        store: &mut Store<Sandbox>,
+        numbers: &[String],
+    ) -> wasmtime::Result<Vec<Result<String, wit::Reason>>> {
+        either!(self, v => v.presend_validator_validator().call_normalise_numbers(store, numbers))
+    }
+
+    /// `batch.open`.
+    pub(crate) fn open(
+        &self,
+        store: &mut Store<Sandbox>,
+        rules: &str,
+        now: i64,
+    ) -> wasmtime::Result<Result<ResourceAny, wit::RulesError>> {
+        either!(self, v => v.presend_validator_validator().batch().call_open(store, rules, now))
+    }
+
+    /// `batch.push`.
+    pub(crate) fn push(
+        &self,
+        store: &mut Store<Sandbox>,
+        batch: ResourceAny,
+        chunk: &[u8],
+    ) -> wasmtime::Result<Result<(), wit::FileError>> {
+        either!(self, v => v.presend_validator_validator().batch().call_push(store, batch, chunk))
+    }
 }

@@ -1,22 +1,32 @@
 //! The wit-bindgen glue: `wit/validator.wit` on one side, the plain Rust
 //! validator on the other. Nothing here decides anything about patients.
+//!
+//! With the feature `contract-1-0` it implements the world as version 1.0.0
+//! was released (`wit/1.0.0/`: no `end`, `next-verdicts` or `columns`): the
+//! tests build it so, to prove hosts still run 1.0.0 validators.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Once;
 
 use exports::presend::validator::validator::{self as wit, Guest, GuestBatch};
 use presend::validator::types as t;
 use presend::validator::{history, log};
 
-use crate::batch::BatchResult;
+use crate::batch::Batch;
 use crate::history::{Attempt, Outcome};
 use crate::rules::{Rules, RulesError};
 use crate::table::FileError;
 use crate::verdict::{Reason, Status, Verdict};
 
+#[cfg(not(feature = "contract-1-0"))]
 wit_bindgen::generate!({
     world: "pre-send-validator",
     path: "../wit",
+});
+#[cfg(feature = "contract-1-0")]
+wit_bindgen::generate!({
+    world: "pre-send-validator",
+    path: "../wit/1.0.0",
 });
 
 struct Component;
@@ -67,36 +77,116 @@ impl Guest for Component {
     }
 }
 
-/// The `batch` resource: the plain `Batch` until `finish` takes it.
-pub struct BatchSession(RefCell<Option<crate::batch::Batch>>);
+/// The `batch` resource: the plain `Batch` until `finish` takes it, and
+/// the patients judged so far by status, for the log.
+pub struct BatchSession {
+    batch: RefCell<Option<Batch>>,
+    // Counted page by page: 1.0.0 has no pages.
+    #[cfg_attr(feature = "contract-1-0", allow(dead_code))]
+    counts: Cell<Counts>,
+    logged: Cell<bool>,
+}
+
+/// Patients judged so far: accepted, rejected, likely-to-fail.
+#[derive(Clone, Copy, Default)]
+struct Counts([usize; 3]);
+
+impl Counts {
+    fn add(mut self, verdicts: &[Verdict]) -> Counts {
+        for v in verdicts {
+            self.0[v.status as usize] += 1;
+        }
+        self
+    }
+}
+
+impl BatchSession {
+    /// Runs `f` on the batch, unless `finish` has taken it; a file error is
+    /// logged (by code) once.
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Batch) -> Result<R, FileError>,
+    ) -> Result<R, t::FileError> {
+        let mut batch = self.batch.borrow_mut();
+        let batch = batch.as_mut().ok_or_else(finished)?;
+        f(batch).map_err(|e| {
+            if !self.logged.replace(true) {
+                log::log(t::LogLevel::Info, &format!("batch refused: {}", e.code));
+            }
+            file_error(e)
+        })
+    }
+}
 
 impl GuestBatch for BatchSession {
     fn open(rules: String, now: i64) -> Result<wit::Batch, t::RulesError> {
         install_panic_hook();
         let rules = Rules::parse(&rules).map_err(rules_error)?;
-        let session = BatchSession(RefCell::new(Some(crate::batch::Batch::new(rules, now))));
-        Ok(wit::Batch::new(session))
+        Ok(wit::Batch::new(BatchSession {
+            batch: RefCell::new(Some(Batch::new(rules, now))),
+            counts: Cell::default(),
+            logged: Cell::new(false),
+        }))
     }
 
     fn push(&self, chunk: Vec<u8>) -> Result<(), t::FileError> {
-        match self.0.borrow_mut().as_mut() {
-            Some(batch) => {
-                batch.push(&chunk);
-                Ok(())
-            }
-            None => Err(finished()),
-        }
+        self.with(|batch| batch.push(&chunk))
     }
 
     fn finish(&self) -> Result<t::BatchResult, t::FileError> {
         install_panic_hook();
-        let batch = self.0.borrow_mut().take().ok_or_else(finished)?;
+        let batch = self.batch.borrow_mut().take().ok_or_else(finished)?;
         let result = batch.finish(lookup).map_err(|e| {
             log::log(t::LogLevel::Info, &format!("batch refused: {}", e.code));
             file_error(e)
         })?;
-        log_summary(&result);
-        Ok(batch_result(result))
+        let counts = Counts::default().add(&result.verdicts);
+        log_summary(
+            counts,
+            result.numbers_looked_up,
+            result.future_attempts,
+            result.encoding,
+        );
+        Ok(t::BatchResult {
+            rules: t::RulesIdentity {
+                name: result.rules_name,
+                version: result.rules_version,
+            },
+            columns: columns(result.columns),
+            verdicts: result.verdicts.into_iter().map(verdict).collect(),
+        })
+    }
+
+    #[cfg(not(feature = "contract-1-0"))]
+    fn end(&self) -> Result<(), t::FileError> {
+        install_panic_hook();
+        self.with(Batch::end)
+    }
+
+    #[cfg(not(feature = "contract-1-0"))]
+    fn next_verdicts(&self, max: u32) -> Result<Vec<t::Verdict>, t::FileError> {
+        install_panic_hook();
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        let (page, done) = self.with(|batch| {
+            let page = batch.next_verdicts(max, lookup)?;
+            Ok((page, batch.is_done()))
+        })?;
+        let counts = self.counts.get().add(&page);
+        self.counts.set(counts);
+        if page.is_empty() && done && !self.logged.replace(true) {
+            let batch = self.batch.borrow();
+            if let Some(batch) = batch.as_ref() {
+                let (numbers, future) = batch.history_counts();
+                log_summary(counts, numbers, future, batch.encoding());
+            }
+        }
+        Ok(page.into_iter().map(verdict).collect())
+    }
+
+    #[cfg(not(feature = "contract-1-0"))]
+    fn columns(&self) -> Option<t::Columns> {
+        let batch = self.batch.borrow();
+        batch.as_ref()?.columns().cloned().map(columns)
     }
 }
 
@@ -114,26 +204,20 @@ fn lookup(numbers: &[String]) -> Vec<(u32, Attempt)> {
 }
 
 /// Counts only: never a number, a name or a date.
-fn log_summary(result: &BatchResult) {
-    let count = |s: Status| result.verdicts.iter().filter(|v| v.status == s).count();
+fn log_summary(counts: Counts, numbers: usize, future: usize, encoding: crate::decode::Encoding) {
+    let [accepted, rejected, likely_to_fail] = counts.0;
     log::log(
         t::LogLevel::Debug,
         &format!(
-            "batch judged: {} patients ({} accepted, {} rejected, {} likely-to-fail), history asked for {} numbers, file read as {:?}",
-            result.verdicts.len(),
-            count(Status::Accepted),
-            count(Status::Rejected),
-            count(Status::LikelyToFail),
-            result.numbers_looked_up,
-            result.encoding,
+            "batch judged: {} patients ({accepted} accepted, {rejected} rejected, {likely_to_fail} likely-to-fail), history asked for {numbers} numbers, file read as {encoding:?}",
+            accepted + rejected + likely_to_fail,
         ),
     );
-    if result.future_attempts > 0 {
+    if future > 0 {
         log::log(
             t::LogLevel::Warn,
             &format!(
-                "history: {} attempts dated after now (beyond the rules' clock_skew_seconds) were not counted",
-                result.future_attempts
+                "history: {future} attempts dated after now (beyond the rules' clock_skew_seconds) were not counted"
             ),
         );
     }
@@ -205,18 +289,11 @@ fn index(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-fn batch_result(r: BatchResult) -> t::BatchResult {
-    t::BatchResult {
-        rules: t::RulesIdentity {
-            name: r.rules_name,
-            version: r.rules_version,
-        },
-        columns: t::Columns {
-            headers: r.columns.headers,
-            nhs_number: index(r.columns.nhs_number),
-            mobile_number: index(r.columns.mobile_number),
-            date_of_birth: r.columns.date_of_birth.map(index),
-        },
-        verdicts: r.verdicts.into_iter().map(verdict).collect(),
+fn columns(c: crate::table::Columns) -> t::Columns {
+    t::Columns {
+        headers: c.headers,
+        nhs_number: index(c.nhs_number),
+        mobile_number: index(c.mobile_number),
+        date_of_birth: c.date_of_birth.map(index),
     }
 }

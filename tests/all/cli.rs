@@ -119,6 +119,77 @@ fn validate_json_has_exactly_the_contract_keys() {
     );
 }
 
+/// The JSON `validate` writes as the verdicts come is the document the
+/// library's report serialises to (serde's derive: a second writer).
+#[test]
+fn streamed_json_is_the_reports_document() {
+    let o = validate_example(Some(&example("history.csv")), &["--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut streamed = verdicts_json(&o);
+    let history: std::sync::Arc<dyn presend_host::history::HistoryStore> = std::sync::Arc::new(
+        presend_host::history::CsvHistory::load(example("history.csv"), crate::common::validator())
+            .unwrap(),
+    );
+    let file = std::fs::read(example("patients.csv")).unwrap();
+    let report = crate::common::validator()
+        .validate(&file, &crate::common::options(Some(history)))
+        .unwrap();
+    // Through text and back, as the streamed side was: serde_json parses
+    // floats to within an ulp, so both go through the same parse.
+    let mut expected: serde_json::Value =
+        serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+    streamed.as_object_mut().unwrap().remove("deployment");
+    expected.as_object_mut().unwrap().remove("deployment");
+    assert_eq!(streamed, expected);
+}
+
+/// A file refused after verdicts were written: stdout is cut short (not a
+/// JSON document), the exit status says so, and no reasons file appears,
+/// not even half of one.
+#[test]
+fn a_late_file_error_leaves_no_reasons_file_and_no_whole_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let patients = dir.path().join("patients.csv");
+    // 1.5 MB: the first megabyte's verdicts are out before row 35,002.
+    std::fs::write(&patients, crate::common::numbered_patients(40_000)).unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "name = \"big\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 35000\n",
+    )
+    .unwrap();
+    let out = dir.path().join("reasons.csv");
+    let o = presend(&[
+        "validate",
+        path(&patients),
+        "--rules",
+        path(&rules),
+        "--now",
+        "2026-11-27T09:00:00Z",
+        "--format",
+        "json",
+        "--out",
+        path(&out),
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("more than 35000 patients"), "{err}");
+    assert!(err.contains("35002"), "{err}");
+    assert!(o.stdout.starts_with(b"{"), "verdicts were on their way");
+    assert!(serde_json::from_slice::<serde_json::Value>(&o.stdout).is_err());
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut left = left;
+    left.sort();
+    assert_eq!(
+        left,
+        ["patients.csv", "rules.toml"],
+        "no reasons file, whole or partial"
+    );
+}
+
 #[test]
 fn validate_text_summarises_and_lists_who_is_not_accepted() {
     let o = validate_example(Some(&example("history.csv")), &[]);
@@ -264,10 +335,11 @@ fn info_names_validator_rules_and_contract() {
         text.contains("default rules: presend-default 1.0.0"),
         "{text}"
     );
-    assert!(
-        text.contains("presend:validator/pre-send-validator@1.0.0"),
-        "{text}"
+    let contract = format!(
+        "presend:validator/pre-send-validator@{}",
+        crate::common::wit_version()
     );
+    assert!(text.contains(&contract), "{text}");
 }
 
 #[test]

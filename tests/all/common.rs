@@ -43,6 +43,36 @@ pub fn run_with(csv: &str, history: &Arc<MemoryHistory>) -> BatchReport {
         .expect("batch runs")
 }
 
+/// A valid NHS number from nine digits: the check digit of the NHS Data
+/// Dictionary (weights 10..2, 11 - sum mod 11; 11 is 0, 10 is never issued).
+pub fn nhs_number(nine: u64) -> Option<String> {
+    let digits: Vec<u64> = format!("{nine:09}")
+        .bytes()
+        .map(|b| u64::from(b - b'0'))
+        .collect();
+    let sum: u64 = digits.iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
+    match 11 - sum % 11 {
+        10 => None,
+        11 => Some(format!("{nine:09}0")),
+        check => Some(format!("{nine:09}{check}")),
+    }
+}
+
+/// `rows` patients, each with a number of its own, and a header. The
+/// numbers are 07912 000000 upwards (a GB mobile range, as the benchmark
+/// uses: the drama range has only 1,000); they exist only in memory.
+pub fn numbered_patients(rows: u64) -> Vec<u8> {
+    let mut csv = String::from("NHS Number,Mobile,Name\n");
+    for (i, nhs) in (999_000_000..)
+        .filter_map(nhs_number)
+        .take(rows as usize)
+        .enumerate()
+    {
+        csv.push_str(&format!("{nhs},07912 {i:06},Patient {i}\n"));
+    }
+    csv.into_bytes()
+}
+
 /// The verdict for spreadsheet row `row`.
 pub fn row(report: &BatchReport, row: u32) -> &PatientVerdict {
     report
@@ -104,6 +134,18 @@ impl HistoryStore for MemoryHistory {
 
 pub fn example(name: &str) -> std::path::PathBuf {
     root().join("examples").join(name)
+}
+
+/// The contract's version, as `wit/validator.wit` declares it (`package
+/// presend:validator@X;`): read from the contract itself, not from the
+/// host's constant.
+pub fn wit_version() -> String {
+    let wit = std::fs::read_to_string(root().join("wit/validator.wit")).unwrap();
+    let line = wit
+        .lines()
+        .find_map(|l| l.strip_prefix("package presend:validator@"))
+        .expect("wit/validator.wit declares its package");
+    line.trim_end_matches(';').to_string()
 }
 
 /// The workspace's root folder (these tests belong to `host/cli`).

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use presend_host::Status;
 use presend_host::history::{HistoryStore, Outcome, Receipt, Recorded};
 
-use crate::common::{NOW, options, row, validator};
+use crate::common::{NOW, nhs_number, options, row, validator};
 use crate::pg_cluster::Cluster;
 
 pub(crate) const NUMBER: &str = "+447700900001";
@@ -311,21 +311,6 @@ fn many_writers_and_readers_at_once_lose_nothing(db: &Store) {
         .map(|h| h.attempts.len())
         .sum();
     assert_eq!(total, WRITERS * BATCHES * PER_BATCH);
-}
-
-/// A valid NHS number from nine digits: the check digit of the NHS Data
-/// Dictionary (weights 10..2, 11 - sum mod 11; 11 is 0, 10 is never issued).
-fn nhs_number(nine: u64) -> Option<String> {
-    let digits: Vec<u64> = format!("{nine:09}")
-        .bytes()
-        .map(|b| u64::from(b - b'0'))
-        .collect();
-    let sum: u64 = digits.iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
-    match 11 - sum % 11 {
-        10 => None,
-        11 => Some(format!("{nine:09}0")),
-        check => Some(format!("{nine:09}{check}")),
-    }
 }
 
 fn no_batch_sees_half_a_batch_of_receipts(db: &Store) {

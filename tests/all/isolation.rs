@@ -8,22 +8,7 @@ use std::sync::Arc;
 use presend_host::BatchReport;
 use presend_host::history::{HistoryStore, Outcome};
 
-use crate::common::{MemoryHistory, options, validator};
-
-/// A valid NHS number from 9 digits: the mod 11 check digit appended.
-fn nhs_number(base: u64) -> Option<String> {
-    let digits: Vec<u64> = format!("{base:09}")
-        .bytes()
-        .map(|b| u64::from(b - b'0'))
-        .collect();
-    let sum: u64 = digits.iter().zip((2..=10).rev()).map(|(d, w)| d * w).sum();
-    let check = match 11 - sum % 11 {
-        11 => 0,
-        10 => return None,
-        c => c,
-    };
-    Some(format!("{base:09}{check}"))
-}
+use crate::common::{MemoryHistory, nhs_number, options, validator};
 
 struct Practice {
     csv: Vec<u8>,

@@ -23,4 +23,5 @@ mod regression;
 mod review;
 mod serve;
 mod serve_limits;
+mod streaming;
 mod verdicts;

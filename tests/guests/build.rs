@@ -1,6 +1,9 @@
 //! Builds the test guests into `OUT_DIR`:
 //! - `hostile.wasm` from `hostile/`, exactly as the real validator is built
 //!   (`build-support/wasm_guest.rs`);
+//! - `validator-1.0.0.wasm`: the real validator built against the world as
+//!   1.0.0 was released (`wit/1.0.0/`, the plugin's feature `contract-1-0`),
+//!   to prove hosts still run 1.0.0 validators;
 //! - components of other versions of the world, and one that imports WASI,
 //!   as wit-component's dummy modules: their functions only trap, which is
 //!   enough, because the host must refuse them before calling anything.
@@ -39,20 +42,34 @@ fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir.join("../..");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
-    for path in ["tests/guests/hostile", "wit", "build-support", "Cargo.lock"] {
+    for path in [
+        "tests/guests/hostile",
+        "plugin/src",
+        "plugin/Cargo.toml",
+        "wit",
+        "build-support",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
 
     let hostile =
         wasm_guest::build_component(&root, "presend-hostile-guest", "presend_hostile_guest");
     write(&out_dir.join("hostile.wasm"), &hostile);
+    let v1_0 = wasm_guest::build_component_with(
+        &root,
+        "presend-plugin",
+        "presend_plugin",
+        Some("contract-1-0"),
+    );
+    write(&out_dir.join("validator-1.0.0.wasm"), &v1_0);
 
     let wit =
         std::fs::read_to_string(root.join("wit/validator.wit")).expect("reading wit/validator.wit");
-    let ours = "@1.0.0";
+    let ours = "@1.1.0";
     assert!(
         wit.contains(ours),
-        "wit/validator.wit is no longer version 1.0.0: update build.rs"
+        "wit/validator.wit is no longer version 1.1.0: update build.rs"
     );
     write(
         &out_dir.join("world-v2.wasm"),

@@ -15,6 +15,7 @@ mod dir;
 pub use canary::{Canary, expected_from_json};
 pub use dir::{DeployDir, Parts, Snapshot, read_part};
 
+use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -26,8 +27,9 @@ use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::history::HistoryStore;
 use crate::options::{BatchOptions, Rules};
-use crate::report::{BatchReport, DeploymentInfo, PartIdentity};
+use crate::report::{BatchReport, DeploymentInfo, PartIdentity, StreamReport};
 use crate::runtime::Runtime;
+use crate::sink::VerdictSink;
 use crate::validator::Validator;
 
 /// A rule version, prepared: the component compiled and its world checked,
@@ -198,6 +200,27 @@ impl Version {
         self.validator.validate(csv, &options)
     }
 
+    /// Validates a batch with this version as its file is read, each
+    /// verdict going to `sink` as it is ready.
+    ///
+    /// # Errors
+    ///
+    /// As `Validator::validate_stream`.
+    pub fn validate_stream(
+        &self,
+        input: &mut dyn Read,
+        now: i64,
+        history: Option<Arc<dyn HistoryStore>>,
+        sink: &mut dyn VerdictSink,
+    ) -> Result<StreamReport> {
+        let options = BatchOptions {
+            rules: self.rules.clone(),
+            now,
+            history,
+        };
+        self.validator.validate_stream(input, &options, sink)
+    }
+
     /// The preflight's last step: runs `canary` within the runtime's limits
     /// and, when it has expected verdicts, compares. Returns the canary's
     /// report, or why the version must not serve.
@@ -262,6 +285,24 @@ impl Deployment {
         history: Option<Arc<dyn HistoryStore>>,
     ) -> Result<BatchReport> {
         let mut report = self.version.validate(csv, now, history)?;
+        report.deployment = Some(self.info.clone());
+        Ok(report)
+    }
+
+    /// Validates a batch as its file is read, each verdict going to `sink`
+    /// as it is ready; the report names this deployment.
+    ///
+    /// # Errors
+    ///
+    /// As `Validator::validate_stream`.
+    pub fn validate_stream(
+        &self,
+        input: &mut dyn Read,
+        now: i64,
+        history: Option<Arc<dyn HistoryStore>>,
+        sink: &mut dyn VerdictSink,
+    ) -> Result<StreamReport> {
+        let mut report = self.version.validate_stream(input, now, history, sink)?;
         report.deployment = Some(self.info.clone());
         Ok(report)
     }

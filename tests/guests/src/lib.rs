@@ -1,5 +1,6 @@
-//! Validator components that misbehave on purpose, for the host's tests
-//! (built by `build.rs`, so a plain `cargo test` has them). Never deploy one.
+//! Validator components for the host's tests, most of them misbehaving on
+//! purpose (built by `build.rs`, so a plain `cargo test` has them). Never
+//! deploy one.
 
 /// `hostile/`: implements the world, and misbehaves in the way its rules
 /// text names (see `hostile/src/lib.rs` for the list).
@@ -14,3 +15,9 @@ pub const WORLD_V0: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/world-v0.w
 /// Implements our world and also imports WASI's environment, filesystem,
 /// sockets and clocks, which presend never provides.
 pub const WANTS_WASI: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wants-wasi.wasm"));
+
+/// The real validator, built against the world as 1.0.0 was released
+/// (`wit/1.0.0/`): no pages, every verdict from `finish`. It misbehaves in
+/// nothing; it is here because hosts must keep running 1.0.0 validators.
+pub const VALIDATOR_1_0_0: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/validator-1.0.0.wasm"));

@@ -1,13 +1,16 @@
 //! `presend validate`: one patient file, judged and printed.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use presend_host::deployment::{Deployments, Parts, Version};
-use presend_host::{BatchReport, Limits, Runtime};
+use presend_host::reasons::ReasonsSink;
+use presend_host::{
+    Columns, JsonForm, JsonSink, Limits, PatientVerdict, Runtime, Status, StreamReport, VerdictSink,
+};
 
 use crate::args::{Format, PluginArgs, open_history, parse_now};
 
@@ -57,7 +60,9 @@ pub struct ValidateArgs {
     memory_limit_mib: usize,
 }
 
-/// Validates the file and prints the verdicts.
+/// Validates the file and prints the verdicts, as they come: neither the
+/// file nor its verdicts are held whole, so memory stays bounded however big
+/// the file.
 pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
     let runtime = Runtime::with_limits(Limits {
         time: Duration::from_millis(args.time_limit_ms),
@@ -74,11 +79,38 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
         Some(path) => Some(open_history(path, version.validator())?),
         None => None,
     };
-    let csv = std::fs::read(&args.patients)
+    let mut file = std::fs::File::open(&args.patients)
         .with_context(|| format!("reading {}", args.patients.display()))?;
     let deployment = Deployments::new(version).active();
+    let validator = deployment.version().validator().identity();
+    let rules = deployment.version().rules().identity();
+    let info = Some(deployment.info());
+
+    // Stdout is line-buffered: 100k patients would be 100k write calls
+    // without a buffer of our own.
+    let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut sinks = Sinks {
+        json: match args.format {
+            Format::Json => Some(JsonSink::start(
+                stdout,
+                JsonForm::Document,
+                validator,
+                rules,
+                info,
+            )?),
+            Format::Text => None,
+        },
+        text: Vec::new(),
+        reasons: match &args.out {
+            Some(out) => Some(Reasons::create(out)?),
+            None => None,
+        },
+    };
+    // A file error can come after verdicts: the JSON on stdout is then cut
+    // short (not valid JSON, and the exit status says so), and the reasons
+    // file is not written at all.
     let report = deployment
-        .validate(&csv, now, history)
+        .validate_stream(&mut file, now, history, &mut sinks)
         .with_context(|| format!("{}", args.patients.display()))?;
 
     let after_now = report.history.after_now;
@@ -93,32 +125,106 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
             presend_host::timestamp::format(now)
         );
     }
-    if let Some(out) = &args.out {
-        let file =
-            std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
-        presend_host::reasons::write_reasons(&report, std::io::BufWriter::new(file))
-            .with_context(|| format!("writing {}", out.display()))?;
+    if let Some(reasons) = sinks.reasons {
+        let (written, path) = reasons.commit()?;
         eprintln!(
-            "reasons for {} patients written to {}",
-            report.not_accepted().count(),
-            out.display()
+            "reasons for {written} patients written to {}",
+            path.display()
         );
     }
-    // Stdout is line-buffered: 100k patients of pretty JSON would be a
-    // million write calls without a buffer of our own.
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &report)?;
-            writeln!(stdout)?;
-        }
-        Format::Text => print_text(&mut stdout, &report)?,
+    let validator = &report.validator;
+    if let Some(json) = sinks.json {
+        json.finish(
+            &report.summary,
+            validator,
+            &report.rules,
+            report.deployment.as_ref(),
+        )?;
+    } else {
+        let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+        print_text(&mut stdout, &report, &sinks.text)?;
+        stdout.flush()?;
     }
-    stdout.flush()?;
     Ok(())
 }
 
-fn print_text(out: &mut impl Write, report: &BatchReport) -> std::io::Result<()> {
+/// Where `validate` sends each verdict: the JSON on stdout, or the patients
+/// not accepted for the text summary; and the reasons file.
+struct Sinks<W: Write> {
+    json: Option<JsonSink<W>>,
+    text: Vec<PatientVerdict>,
+    reasons: Option<Reasons>,
+}
+
+impl<W: Write> VerdictSink for Sinks<W> {
+    fn columns(&mut self, columns: &Columns) -> std::io::Result<()> {
+        if let Some(reasons) = &mut self.reasons {
+            reasons.sink.columns(columns)?;
+        }
+        Ok(())
+    }
+
+    fn verdict(&mut self, verdict: PatientVerdict) -> std::io::Result<()> {
+        if let Some(reasons) = &mut self.reasons {
+            reasons.sink.verdict(verdict.clone())?;
+        }
+        match &mut self.json {
+            Some(json) => json.verdict(verdict),
+            None => {
+                // The text summary lists only the patients not accepted.
+                if verdict.status != Status::Accepted {
+                    self.text.push(verdict);
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The reasons CSV, written to a temporary file beside `--out` and renamed
+/// onto it only when the batch has succeeded: a batch that fails late
+/// leaves no half-written list for the practice to act on.
+struct Reasons {
+    sink: ReasonsSink<std::io::BufWriter<tempfile::NamedTempFile>>,
+    path: PathBuf,
+}
+
+impl Reasons {
+    fn create(out: &Path) -> anyhow::Result<Reasons> {
+        let dir = match out.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let file = tempfile::Builder::new()
+            .prefix(".presend-reasons-")
+            .tempfile_in(dir)
+            .with_context(|| format!("creating {}", out.display()))?;
+        Ok(Reasons {
+            sink: ReasonsSink::new(std::io::BufWriter::new(file)),
+            path: out.to_path_buf(),
+        })
+    }
+
+    /// Renames the finished file onto `--out`: how many lines, and where.
+    fn commit(self) -> anyhow::Result<(usize, PathBuf)> {
+        let written = self.sink.written();
+        let path = self.path;
+        let file = self
+            .sink
+            .finish()
+            .and_then(|buffered| buffered.into_inner().map_err(|e| e.into_error()))
+            .with_context(|| format!("writing {}", path.display()))?;
+        file.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok((written, path))
+    }
+}
+
+fn print_text(
+    out: &mut impl Write,
+    report: &StreamReport,
+    not_accepted: &[PatientVerdict],
+) -> std::io::Result<()> {
     let s = &report.summary;
     writeln!(
         out,
@@ -135,7 +241,7 @@ fn print_text(out: &mut impl Write, report: &BatchReport) -> std::io::Result<()>
     }
     writeln!(out, "\nNot accepted:")?;
     writeln!(out, "{:>6}  {:<15} Reasons", "Row", "Status")?;
-    for p in report.not_accepted() {
+    for p in not_accepted {
         let mut reasons = p.reasons.iter();
         let first = reasons.next().map_or("", |r| r.message.as_str());
         writeln!(out, "{:>6}  {:<15} {first}", p.row, p.status.as_str())?;

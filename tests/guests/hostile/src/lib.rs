@@ -4,10 +4,10 @@
 //!
 //! | rules           | what the batch does                                         |
 //! |-----------------|-------------------------------------------------------------|
-//! | `loop`          | `finish` never returns                                      |
+//! | `loop`          | judging never returns                                       |
 //! | `alloc`         | `push` allocates without end                                |
-//! | `panic`         | `finish` panics with a message                              |
-//! | `clock`         | `finish` reads the wall clock (there is none: it panics)    |
+//! | `panic`         | judging panics with a message                               |
+//! | `clock`         | judging reads the wall clock (there is none: it panics)     |
 //! | `escape`        | tries files, environment and network; reports what it got   |
 //! | `verdicts N`    | `N` verdicts, whatever the file                             |
 //! | `lookup N`      | asks the host for the history of `N` numbers                |
@@ -16,13 +16,16 @@
 //! | `leak`          | logs patient data, then panics with it                      |
 //! | `duplicate-rows`, `rows-out-of-range`, `rows-out-of-order`, `accepted-without-number` |
 //! |                 | verdicts that do not fit the file                           |
+//! | `pages-repeat`  | pages that give row 2 again and again, without end          |
 //!
 //! Anything else (its default rules are `well-behaved`): one accepted verdict
-//! for row 2. Outside wasm32 the crate is empty.
+//! for row 2. Judging is `finish` for a 1.0.0 host, or the first
+//! `next-verdicts` after `end` (later pages are empty) for a 1.1.0 one.
+//! Outside wasm32 the crate is empty.
 
 #![cfg(target_arch = "wasm32")]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use exports::presend::validator::validator::{self as wit, Guest, GuestBatch};
 use presend::validator::types as t;
@@ -63,10 +66,11 @@ impl Guest for Hostile {
     }
 }
 
-/// The rules text, and every chunk pushed.
+/// The rules text, every chunk pushed, and whether the verdicts were given.
 pub struct Session {
     rules: String,
     bytes: RefCell<usize>,
+    judged: Cell<bool>,
 }
 
 impl GuestBatch for Session {
@@ -77,6 +81,7 @@ impl GuestBatch for Session {
         Ok(wit::Batch::new(Session {
             rules,
             bytes: RefCell::new(0),
+            judged: Cell::new(false),
         }))
     }
 
@@ -94,11 +99,43 @@ impl GuestBatch for Session {
     }
 
     fn finish(&self) -> Result<t::BatchResult, t::FileError> {
+        Ok(t::BatchResult {
+            rules: t::RulesIdentity {
+                name: "hostile".into(),
+                version: self.rules.clone(),
+            },
+            columns: columns(),
+            verdicts: self.judge(),
+        })
+    }
+
+    fn end(&self) -> Result<(), t::FileError> {
+        Ok(())
+    }
+
+    fn next_verdicts(&self, _max: u32) -> Result<Vec<t::Verdict>, t::FileError> {
+        if self.rules == "pages-repeat" {
+            return Ok(vec![accepted(2)]);
+        }
+        if self.judged.replace(true) {
+            return Ok(Vec::new());
+        }
+        Ok(self.judge())
+    }
+
+    fn columns(&self) -> Option<t::Columns> {
+        Some(columns())
+    }
+}
+
+impl Session {
+    /// The batch's verdicts, misbehaving as the rules say.
+    fn judge(&self) -> Vec<t::Verdict> {
         let (word, n) = match self.rules.split_once(' ') {
             Some((word, n)) => (word, n.parse::<usize>().unwrap_or(0)),
             None => (self.rules.as_str(), 0),
         };
-        let verdicts = match word {
+        match word {
             "loop" => loop {
                 std::hint::black_box(());
             },
@@ -137,20 +174,16 @@ impl GuestBatch for Session {
                 vec![v]
             }
             _ => vec![accepted(2)],
-        };
-        Ok(t::BatchResult {
-            rules: t::RulesIdentity {
-                name: "hostile".into(),
-                version: self.rules.clone(),
-            },
-            columns: t::Columns {
-                headers: vec!["NHS Number".into(), "Mobile".into()],
-                nhs_number: 0,
-                mobile_number: 1,
-                date_of_birth: None,
-            },
-            verdicts,
-        })
+        }
+    }
+}
+
+fn columns() -> t::Columns {
+    t::Columns {
+        headers: vec!["NHS Number".into(), "Mobile".into()],
+        nhs_number: 0,
+        mobile_number: 1,
+        date_of_birth: None,
     }
 }
 

@@ -1,0 +1,351 @@
+//! One batch through a component, in the version of the world it
+//! implements: for 1.1.0 the file in chunks and the verdicts page by page as
+//! they are ready, so neither side holds the whole file or all its verdicts;
+//! for 1.0.0 the whole file, then every verdict from `finish`. Each answer
+//! is checked against the file as it comes, and each call gets what is left
+//! of the batch's time budget.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use wasmtime::Store;
+use wasmtime::component::ResourceAny;
+
+use crate::contract;
+use crate::error::{Error, Result};
+use crate::lift;
+use crate::limits::Limits;
+use crate::options::BatchOptions;
+use crate::report::{Columns, HistorySeen, Identity, Summary};
+use crate::runtime;
+use crate::sandbox::Sandbox;
+use crate::sink::VerdictSink;
+use crate::world::World;
+
+/// The file goes to the component in chunks of this size, as a streaming
+/// platform would send it.
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
+
+/// Verdicts asked for at once. Each page is one call across the boundary
+/// and one history lookup; 4,096 keeps both few (25 for 100,000 rows) and
+/// a page's strings small (about 1 MB at most).
+pub(crate) const PAGE: u32 = 4096;
+
+/// The output budget of a call: this, plus [`OUTPUT_BYTES_PER_INPUT_BYTE`]
+/// for each byte of the file given so far (capped by
+/// [`crate::Limits::output_bytes`]). The validator's real answer takes at
+/// most about 300 host bytes per byte of file (a file of one-letter rows,
+/// each rejected with its reasons); a 100,000-row file about 10.
+const OUTPUT_BASE_BYTES: usize = 1 << 20;
+/// See [`OUTPUT_BASE_BYTES`].
+const OUTPUT_BYTES_PER_INPUT_BYTE: usize = 1024;
+
+/// A batch to run: where its file comes from and its verdicts go.
+pub(crate) struct Batch<'a> {
+    pub(crate) input: &'a mut dyn Read,
+    pub(crate) sink: &'a mut dyn VerdictSink,
+    pub(crate) options: &'a BatchOptions,
+    pub(crate) limits: Limits,
+    /// The validator's name and version, for contract violations.
+    pub(crate) plugin: &'a str,
+}
+
+/// What a batch says at its end.
+#[derive(Debug)]
+pub(crate) struct Ran {
+    pub(crate) rules: Identity,
+    pub(crate) columns: Columns,
+    pub(crate) summary: Summary,
+    pub(crate) history: HistorySeen,
+}
+
+/// Runs `batch` through `world` in `store`. The outer error is wasmtime's
+/// (a trap, the time budget, a limit: the caller classifies it); the inner
+/// one the file's, the contract's or the stream's.
+pub(crate) fn run(
+    store: &mut Store<Sandbox>,
+    world: &World,
+    batch: Batch<'_>,
+) -> wasmtime::Result<Result<Ran>> {
+    store.data_mut().judge_as_of(batch.options.now);
+    let (rules, now) = (batch.options.rules.text(), batch.options.now);
+    let mut run = Running {
+        store,
+        world,
+        left: batch.limits.time,
+        pushed: 0,
+        max_rows: 1,
+        batch,
+    };
+    let session = match run.timed(|s, w| w.open(s, rules, now))? {
+        Ok(session) => session,
+        Err(e) => {
+            let rules = run.batch.options.rules.identity().to_string();
+            return Ok(Err(Error::Rules {
+                origin: rules,
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            }));
+        }
+    };
+    match world {
+        World::Paged(_) => run.paged(session),
+        World::Whole(_) => run.whole(session),
+    }
+}
+
+struct Running<'a, 's> {
+    store: &'s mut Store<Sandbox>,
+    world: &'s World,
+    batch: Batch<'a>,
+    /// What is left of the time budget.
+    left: Duration,
+    /// Bytes of the file given so far, and the rows they can hold.
+    pushed: usize,
+    max_rows: usize,
+}
+
+impl Running<'_, '_> {
+    /// One call into the component, with what is left of the budget as its
+    /// deadline; the time it took comes off the budget.
+    fn timed<R>(
+        &mut self,
+        f: impl FnOnce(&mut Store<Sandbox>, &World) -> wasmtime::Result<R>,
+    ) -> wasmtime::Result<R> {
+        self.store.set_epoch_deadline(runtime::ticks(self.left));
+        let started = Instant::now();
+        let result = f(self.store, self.world);
+        self.left = self.left.saturating_sub(started.elapsed());
+        result
+    }
+
+    /// Reads the next chunk of the file into `buffer`; `None` at its end.
+    fn read(&mut self, buffer: &mut [u8]) -> Result<Option<usize>> {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match self.batch.input.read(&mut buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(Error::Stream {
+                        doing: "reading the file",
+                        source,
+                    });
+                }
+            }
+        }
+        self.pushed += filled;
+        if self.pushed > self.batch.limits.input_bytes {
+            return Err(Error::InputTooLarge {
+                bytes: self.pushed,
+                limit: self.batch.limits.input_bytes,
+            });
+        }
+        self.max_rows += contract::line_breaks(&buffer[..filled]);
+        Ok((filled > 0).then_some(filled))
+    }
+
+    /// Bounds what the next call may hand back: a small file gets a small
+    /// answer, and a lookup asks about at most `numbers` numbers.
+    fn bound(&mut self, numbers: usize) {
+        let budget = self.batch.limits.output_bytes.min(
+            OUTPUT_BASE_BYTES
+                .saturating_add(self.pushed.saturating_mul(OUTPUT_BYTES_PER_INPUT_BYTE)),
+        );
+        self.store.set_hostcall_fuel(budget);
+        self.store
+            .data_mut()
+            .cap_history_numbers(numbers.min(self.max_rows));
+    }
+
+    fn violation(&self, message: String) -> Error {
+        Error::ContractViolation {
+            plugin: self.batch.plugin.to_string(),
+            message,
+        }
+    }
+
+    fn ran(&self, rules: Identity, columns: Columns, summary: Summary) -> Ran {
+        Ran {
+            rules,
+            columns,
+            summary,
+            history: self.store.data().history_seen(),
+        }
+    }
+
+    /// 1.1.0: push a chunk, take the verdicts it completed, and again; then
+    /// `end`, and the last pages.
+    fn paged(mut self, session: ResourceAny) -> wasmtime::Result<Result<Ran>> {
+        let World::Paged(exports) = self.world else {
+            unreachable!("paged() runs only a paged world");
+        };
+        let calls = exports.presend_validator_validator().batch();
+        let mut buffer = vec![0; CHUNK_BYTES];
+        let mut pages = Pages {
+            contract: contract::Pages::default(),
+            columns: None,
+            summary: Summary::default(),
+        };
+        loop {
+            let n = match self.read(&mut buffer) {
+                Ok(Some(n)) => n,
+                Ok(None) => break,
+                Err(e) => return Ok(Err(e)),
+            };
+            self.bound(0);
+            if let Err(e) = self.timed(|s, _| calls.call_push(s, session, &buffer[..n]))? {
+                return Ok(Err(lift::file_error(e)));
+            }
+            if let Err(e) = self.drain(session, &mut pages)? {
+                return Ok(Err(e));
+            }
+        }
+        drop(buffer);
+        self.bound(0);
+        if let Err(e) = self.timed(|s, _| calls.call_end(s, session))? {
+            return Ok(Err(lift::file_error(e)));
+        }
+        if let Err(e) = self.drain(session, &mut pages)? {
+            return Ok(Err(e));
+        }
+        let columns = match pages.columns.take() {
+            Some(columns) => columns,
+            None => match self.columns(session, &mut pages)? {
+                Ok(columns) => columns,
+                Err(e) => return Ok(Err(e)),
+            },
+        };
+        let rules = self.batch.options.rules.identity().clone();
+        Ok(Ok(self.ran(rules, columns, pages.summary)))
+    }
+
+    /// Takes every verdict ready, page by page, into the sink.
+    fn drain(&mut self, session: ResourceAny, pages: &mut Pages) -> wasmtime::Result<Result<()>> {
+        let World::Paged(exports) = self.world else {
+            unreachable!("drain() runs only a paged world");
+        };
+        let calls = exports.presend_validator_validator().batch();
+        loop {
+            self.bound(PAGE as usize);
+            let page = match self.timed(|s, _| calls.call_next_verdicts(s, session, PAGE))? {
+                Ok(page) => page,
+                Err(e) => return Ok(Err(lift::file_error(e))),
+            };
+            if page.is_empty() {
+                return Ok(Ok(()));
+            }
+            if page.len() > PAGE as usize {
+                let message = format!(
+                    "a page of {} verdicts, when {PAGE} were asked for",
+                    page.len()
+                );
+                return Ok(Err(self.violation(message)));
+            }
+            if let Err(message) = pages.contract.check(&page, self.max_rows) {
+                return Ok(Err(self.violation(message)));
+            }
+            if pages.columns.is_none()
+                && let Err(e) = self.columns(session, pages)?
+            {
+                return Ok(Err(e));
+            }
+            for verdict in page {
+                let verdict = lift::verdict(verdict);
+                pages.summary.add(verdict.status);
+                if let Err(source) = self.batch.sink.verdict(verdict) {
+                    return Ok(Err(Error::Stream {
+                        doing: "writing the verdicts",
+                        source,
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Asks for the columns (once there are verdicts, or at the end) and
+    /// gives them to the sink.
+    fn columns(
+        &mut self,
+        session: ResourceAny,
+        pages: &mut Pages,
+    ) -> wasmtime::Result<Result<Columns>> {
+        let World::Paged(exports) = self.world else {
+            unreachable!("columns() runs only a paged world");
+        };
+        let calls = exports.presend_validator_validator().batch();
+        self.bound(0);
+        let Some(columns) = self.timed(|s, _| calls.call_columns(s, session))? else {
+            return Ok(Err(self.violation(
+                "verdicts, or the end of the file, without the columns of a header row".into(),
+            )));
+        };
+        let columns = lift::columns(columns);
+        if let Err(source) = self.batch.sink.columns(&columns) {
+            return Ok(Err(Error::Stream {
+                doing: "writing the verdicts",
+                source,
+            }));
+        }
+        pages.columns = Some(columns.clone());
+        Ok(Ok(columns))
+    }
+
+    /// 1.0.0: the whole file, then every verdict from `finish`.
+    fn whole(mut self, session: ResourceAny) -> wasmtime::Result<Result<Ran>> {
+        let mut file = Vec::new();
+        let mut buffer = vec![0; CHUNK_BYTES];
+        loop {
+            match self.read(&mut buffer) {
+                Ok(Some(n)) => file.extend_from_slice(&buffer[..n]),
+                Ok(None) => break,
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        drop(buffer);
+        self.bound(self.max_rows);
+        for chunk in file.chunks(CHUNK_BYTES) {
+            if let Err(e) = self.timed(|s, w| w.push(s, session, chunk))? {
+                return Ok(Err(lift::file_error(e)));
+            }
+        }
+        drop(file);
+        let World::Whole(exports) = self.world else {
+            unreachable!("whole() runs only a 1.0.0 world");
+        };
+        let calls = exports.presend_validator_validator().batch();
+        let result = match self.timed(|s, _| calls.call_finish(s, session))? {
+            Ok(result) => result,
+            Err(e) => return Ok(Err(lift::file_error(e))),
+        };
+        if let Err(message) = contract::Pages::default().check(&result.verdicts, self.max_rows) {
+            return Ok(Err(self.violation(message)));
+        }
+        let columns = lift::columns(result.columns);
+        let mut summary = Summary::default();
+        let sink = &mut *self.batch.sink;
+        let sent = sink.columns(&columns).and_then(|()| {
+            result.verdicts.into_iter().try_for_each(|v| {
+                let verdict = lift::verdict(v);
+                summary.add(verdict.status);
+                sink.verdict(verdict)
+            })
+        });
+        if let Err(source) = sent {
+            return Ok(Err(Error::Stream {
+                doing: "writing the verdicts",
+                source,
+            }));
+        }
+        Ok(Ok(self.ran(lift::identity(result.rules), columns, summary)))
+    }
+}
+
+/// What the pages so far have given.
+struct Pages {
+    contract: contract::Pages,
+    columns: Option<Columns>,
+    summary: Summary,
+}
