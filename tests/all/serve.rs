@@ -291,6 +291,78 @@ fn a_batch_over_http_is_the_cli_json_with_its_deployment() {
     );
 }
 
+/// `Accept: application/x-ndjson` gets one patient a line, then the
+/// summary's line: the same patients and summary as the JSON document.
+/// And a batch that fails after its answer has begun is cut off: no
+/// closing chunk, so no client mistakes half a batch for a whole one.
+#[test]
+fn answers_stream_as_ndjson_and_a_late_error_cuts_them_off() {
+    let server = Server::start(&[]);
+    let document = server.batch(&patients()).json();
+    let path = format!("/v1/batches?now={NOW}");
+    let ndjson = server.request(
+        "POST",
+        &path,
+        &[("Accept", "application/x-ndjson")],
+        &patients(),
+    );
+    assert_eq!(ndjson.status, 200);
+    assert_eq!(ndjson.headers["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = String::from_utf8(ndjson.body.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (last, patients_lines) = lines.split_last().unwrap();
+    let patients: Vec<Value> = patients_lines
+        .iter()
+        .map(|l| l["patient"].clone())
+        .collect();
+    assert_eq!(Value::Array(patients), document["patients"]);
+    assert_eq!(last["summary"], document["summary"]);
+    assert_eq!(last["validator"], document["validator"]);
+
+    // Rules that allow 35,000 patients, and a file of 40,000: the row over
+    // the limit is read long after the first 64 KiB of answer went out.
+    let rules = "name = \"big\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 35000\n";
+    deploy(&server.deploy_dir(), "rules.toml", rules.as_bytes());
+    wait_until("the rules serve", || {
+        server.deployment()["active"]["rules"]["name"] == "big"
+    });
+    let big = crate::common::numbered_patients(40_000);
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&big).unwrap();
+    let mut raw = Vec::new();
+    // The server closes the connection mid-answer: a reset is an answer too.
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(text.contains("\"patients\": ["), "the answer had begun");
+    assert!(
+        !raw.ends_with(b"0\r\n\r\n"),
+        "the answer must not end as if whole"
+    );
+    assert!(
+        !text.contains("\"summary\""),
+        "no summary for a failed batch"
+    );
+    wait_until("the failure is counted", || {
+        server.metric("presend_batches_total{outcome=\"failed\"}") == 1
+    });
+}
+
 #[test]
 fn admin_endpoints_refuse_requests_without_the_token() {
     let server = Server::start(&[]);

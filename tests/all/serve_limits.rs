@@ -82,6 +82,44 @@ fn overload_is_refused_before_the_body_is_read() {
     });
 }
 
+/// A client that sends a big batch and never reads the answer: the answer
+/// is written as it comes, so the server waits on it, but only for the body
+/// timeout; then the batch is given up and its slot is free again.
+#[test]
+fn a_client_that_stops_reading_the_answer_loses_it_and_the_slot() {
+    let server = Server::start(&["--max-batches", "1", "--body-timeout-secs", "2"]);
+    // 100,000 patients: some 20 MB of answer, far more than the sockets'
+    // buffers hold.
+    let big = crate::common::numbered_patients(100_000);
+    let mut stalled = TcpStream::connect(&server.addr).unwrap();
+    let head = format!(
+        "POST /v1/batches?now=2026-11-27T09:00:00Z HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    );
+    stalled.write_all(head.as_bytes()).unwrap();
+    stalled.write_all(&big).unwrap();
+    // It reads nothing. The batch holds the slot while it waits...
+    crate::serve::wait_until("the batch runs", || {
+        server.metric("presend_batches_in_flight") == 1
+    });
+    // ...and gives it up once the client has read nothing for 2 s.
+    crate::serve::wait_until("the slot is free", || {
+        server.metric("presend_batches_in_flight") == 0
+    });
+    assert_eq!(
+        server.metric("presend_batches_total{outcome=\"failed\"}"),
+        1
+    );
+    let ok = server.request(
+        "POST",
+        "/v1/batches?now=2026-11-27T09:00:00Z",
+        &[],
+        &std::fs::read(crate::common::example("patients.csv")).unwrap(),
+    );
+    assert_eq!(ok.status, 200);
+    drop(stalled);
+}
+
 #[test]
 fn every_error_is_the_documented_json() {
     let server = Server::start(&[]);

@@ -8,7 +8,8 @@ use axum::body::{Body, Bytes, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use presend_host::{BatchReport, Error};
+use presend_host::deployment::Deployment;
+use presend_host::{BatchReport, Error, JsonForm, JsonSink, Summary};
 use serde_json::json;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -75,18 +76,230 @@ pub async fn batches(
         Ok(now) => now,
         Err((code, message)) => return error_response(StatusCode::BAD_REQUEST, code, &message),
     };
+    let form = if accepts_ndjson(&headers) {
+        JsonForm::Lines
+    } else {
+        JsonForm::Document
+    };
     let (permit, body) = match take_upload(&state, &headers, body).await {
         Ok(taken) => taken,
         Err(refusal) => return refusal.json(),
     };
-    match run_batch(&state, permit, body, now).await {
-        Ok(report) => axum::Json(report).into_response(),
-        Err(Failed::Batch(e)) => batch_error(&e),
-        Err(Failed::Task) => error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the batch task failed",
-        ),
+    stream_batch(state, permit, body, now, form).await
+}
+
+/// Whether the client asked for NDJSON (`Accept: application/x-ndjson`).
+fn accepts_ndjson(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.split(';').next().unwrap_or("").trim() == NDJSON)
+}
+
+const NDJSON: &str = "application/x-ndjson";
+
+/// What the batch task sends the response: the answer's bytes as they are
+/// written, then how the batch ended.
+enum Piece {
+    Bytes(Bytes),
+    Done(Result<(), Error>),
+}
+
+/// The answer written as the verdicts come, in pieces of this size.
+const PIECE_BYTES: usize = 64 << 10;
+
+/// Validates `csv` on the active version, off the async threads, holding
+/// its slot, and answers as the verdicts come: the JSON document (or NDJSON)
+/// goes out in 64 KiB pieces, so neither the answer nor the verdicts are
+/// held whole. The status is decided by the first piece: a batch that fails
+/// before its answer has filled one (a missing column, a file too small to
+/// have got far) gets its error status and JSON error body. One that fails
+/// later has its answer cut off (the body ends in an error, not a closing
+/// bracket or a summary line), so no client takes half a batch for a whole
+/// one. A client that stops reading for the body timeout loses its answer,
+/// and the batch its slot.
+async fn stream_batch(
+    state: Arc<AppState>,
+    permit: OwnedSemaphorePermit,
+    csv: Bytes,
+    now: i64,
+    form: JsonForm,
+) -> Response {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(4);
+    let handle = tokio::runtime::Handle::current();
+    let task_state = state.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let state = task_state;
+        // The batch takes the active version now and finishes on it,
+        // whatever is swapped in meanwhile.
+        let deployment = state.deployments.active();
+        let mut out = Pieces {
+            tx: tx.clone(),
+            handle,
+            stall: state.body_timeout,
+            buffer: Vec::with_capacity(PIECE_BYTES),
+        };
+        let started = Instant::now();
+        let result = write_batch(
+            &deployment,
+            &csv,
+            now,
+            state.history.clone(),
+            form,
+            &mut out,
+        );
+        state.metrics.observe(started.elapsed());
+        let result = record(&state, result).map(|_| ());
+        let result = match result {
+            Ok(()) => out.send_rest().map_err(|source| Error::Stream {
+                doing: "writing the verdicts",
+                source,
+            }),
+            Err(e) => Err(e),
+        };
+        // The batch is over: its slot is free, whether or not the client
+        // ever reads the end. If the answer's queue is full (a client that
+        // stopped reading), the end is not queued: the channel closes
+        // without it, which cuts the answer off just the same.
+        drop(permit);
+        let _ = tx.try_send(Piece::Done(result));
+    });
+    let first = rx.recv().await;
+    match first {
+        Some(Piece::Done(Err(e))) => batch_error(&e),
+        Some(first) => {
+            let first = match first {
+                Piece::Bytes(bytes) => Some(bytes),
+                Piece::Done(_) => None,
+            };
+            // Ends only on the batch's success; anything else (its error,
+            // or the channel closing without an end) cuts the answer off.
+            let rest = futures_util::stream::unfold(Some(rx), |rx| async move {
+                let mut rx = rx?;
+                let cut = |why: String| Some((Err(std::io::Error::other(why)), None));
+                match rx.recv().await {
+                    Some(Piece::Bytes(bytes)) => Some((Ok(bytes), Some(rx))),
+                    Some(Piece::Done(Ok(()))) => None,
+                    Some(Piece::Done(Err(e))) => cut(format!("the batch failed: {e}")),
+                    None => cut("the batch ended without finishing its answer".into()),
+                }
+            });
+            let first = futures_util::stream::iter(first.map(Ok::<Bytes, std::io::Error>));
+            let content_type = match form {
+                JsonForm::Lines => NDJSON,
+                JsonForm::Document => "application/json",
+            };
+            let mut response =
+                Body::from_stream(futures_util::StreamExt::chain(first, rest)).into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            response
+        }
+        None => {
+            let reason = match task.await {
+                Err(join) => join.to_string(),
+                Ok(()) => "ended without an answer".to_string(),
+            };
+            tracing::error!(error = %reason, "batch task failed");
+            error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the batch task failed",
+            )
+        }
+    }
+}
+
+/// One batch through `deployment`, its JSON written to `out` as it comes.
+fn write_batch(
+    deployment: &Deployment,
+    csv: &[u8],
+    now: i64,
+    history: Option<Arc<dyn presend_host::history::HistoryStore>>,
+    form: JsonForm,
+    out: &mut Pieces,
+) -> Result<Summary, Error> {
+    let version = deployment.version();
+    let (validator, rules) = (version.validator().identity(), version.rules().identity());
+    let info = Some(deployment.info());
+    let stream = |source| Error::Stream {
+        doing: "writing the verdicts",
+        source,
+    };
+    let mut sink = JsonSink::start(&mut *out, form, validator, rules, info).map_err(stream)?;
+    let report = deployment.validate_stream(&mut &csv[..], now, history, &mut sink)?;
+    sink.finish(
+        &report.summary,
+        &report.validator,
+        &report.rules,
+        report.deployment.as_ref(),
+    )
+    .map_err(stream)?;
+    Ok(report.summary)
+}
+
+/// The answer's bytes, sent to the response in pieces; sending waits for a
+/// slow client up to `stall`, then gives up.
+struct Pieces {
+    tx: tokio::sync::mpsc::Sender<Piece>,
+    handle: tokio::runtime::Handle,
+    stall: std::time::Duration,
+    buffer: Vec<u8>,
+}
+
+impl Pieces {
+    fn send(&mut self) -> std::io::Result<()> {
+        let piece = Piece::Bytes(Bytes::from(std::mem::replace(
+            &mut self.buffer,
+            Vec::with_capacity(PIECE_BYTES),
+        )));
+        // A blocking thread, not the runtime's: it may wait on the channel.
+        match self
+            .handle
+            .block_on(self.tx.send_timeout(piece, self.stall))
+        {
+            Ok(()) => Ok(()),
+            Err(tokio::sync::mpsc::error::SendTimeoutError::Timeout(_)) => {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the client read nothing of the answer for {} seconds",
+                        self.stall.as_secs()
+                    ),
+                ))
+            }
+            Err(tokio::sync::mpsc::error::SendTimeoutError::Closed(_)) => Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the client went away",
+            )),
+        }
+    }
+
+    /// Sends what is left, at the end of a batch that succeeded.
+    fn send_rest(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.send()
+    }
+}
+
+impl std::io::Write for Pieces {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= PIECE_BYTES {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        // Pieces go when full, and the rest at the end: never half an answer
+        // early, which would fix the status before the batch could fail.
+        Ok(())
     }
 }
 
@@ -204,17 +417,10 @@ pub async fn run_batch(
     .await;
     state.metrics.observe(started.elapsed());
     match result {
-        Ok(Ok(report)) => {
-            state.metrics.batches_ok.fetch_add(1, Ordering::Relaxed);
-            let m = &state.metrics.patients;
-            m[0].fetch_add(report.summary.accepted as u64, Ordering::Relaxed);
-            m[1].fetch_add(report.summary.rejected as u64, Ordering::Relaxed);
-            m[2].fetch_add(report.summary.likely_to_fail as u64, Ordering::Relaxed);
-            Ok(report)
-        }
-        Ok(Err(e)) => {
-            state.metrics.batches_failed.fetch_add(1, Ordering::Relaxed);
-            Err(Failed::Batch(e))
+        Ok(result) => {
+            let summary = result.as_ref().map(|r| r.summary);
+            record(state, summary.map_err(|_| ())).ok();
+            result.map_err(Failed::Batch)
         }
         Err(join) => {
             state.metrics.batches_failed.fetch_add(1, Ordering::Relaxed);
@@ -222,6 +428,23 @@ pub async fn run_batch(
             Err(Failed::Task)
         }
     }
+}
+
+/// Counts how a batch ended, and its patients by status.
+fn record<E>(state: &AppState, result: Result<Summary, E>) -> Result<Summary, E> {
+    match &result {
+        Ok(summary) => {
+            state.metrics.batches_ok.fetch_add(1, Ordering::Relaxed);
+            let m = &state.metrics.patients;
+            m[0].fetch_add(summary.accepted as u64, Ordering::Relaxed);
+            m[1].fetch_add(summary.rejected as u64, Ordering::Relaxed);
+            m[2].fetch_add(summary.likely_to_fail as u64, Ordering::Relaxed);
+        }
+        Err(_) => {
+            state.metrics.batches_failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    result
 }
 
 /// The HTTP status and code for a batch that failed closed.
