@@ -26,9 +26,9 @@ use crate::world::World;
 /// platform would send it.
 pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
-/// Verdicts asked for at once. Each page is one call across the boundary
-/// and one history lookup; 4,096 keeps both few (25 for 100,000 rows) and
-/// a page's strings small (about 1 MB at most).
+/// Verdicts asked for at once: each page is one call across the boundary;
+/// 4,096 keeps them few (25 for 100,000 rows) and a page's strings small
+/// (about 1 MB at most). History is asked once a chunk, not once a page.
 pub(crate) const PAGE: u32 = 4096;
 
 /// The output budget of a call: this, plus [`OUTPUT_BYTES_PER_INPUT_BYTE`]
@@ -229,7 +229,8 @@ impl Running<'_, '_> {
         };
         let calls = exports.presend_validator_validator().batch();
         loop {
-            self.bound(PAGE as usize);
+            // The first page after a chunk judges all its rows at once.
+            self.bound(self.max_rows);
             let page = match self.timed(|s, _| calls.call_next_verdicts(s, session, PAGE))? {
                 Ok(page) => page,
                 Err(e) => return Ok(Err(lift::file_error(e))),

@@ -161,7 +161,7 @@ impl history::Host for Sandbox {
         match store.lookup(&numbers) {
             Ok(found) => {
                 let attempts = lift::attempts(&numbers, found);
-                // A batch asks once a page: count them all.
+                // A batch asks about once a chunk: count them all.
                 self.seen.numbers += numbers.len();
                 self.seen.attempts += attempts.len();
                 if let Some(now) = self.now {
