@@ -44,6 +44,13 @@
 //!
 //! `examples/embed.rs` is the whole program, each kind of failure included.
 //!
+//! A file too big to hold goes through [`Validator::validate_stream`]: read
+//! as it comes, each verdict handed to a [`VerdictSink`] (such as
+//! [`JsonSink`] or [`reasons::ReasonsSink`]) as soon as it is ready, so
+//! memory stays bounded whatever the file's size. Validators of the world's
+//! version 1.0.0 still run ([`Validator::world_version`]), given the whole
+//! file.
+//!
 //! # Errors
 //!
 //! Every fallible function says in its `# Errors` section which [`Error`]s

@@ -277,6 +277,10 @@ fn unusable_inputs_exit_non_zero_with_a_clear_message() {
         err.contains("no-mobile.csv") && err.contains("mobile number column"),
         "{err}"
     );
+    // A file refused before any verdict leaves stdout empty, JSON or not.
+    let o = presend(&["validate", path(&file), "--now", NOW, "--format", "json"]);
+    assert!(!o.status.success());
+    assert_eq!(stdout(&o), "");
 
     let o = presend(&["validate", path(&dir.path().join("missing.csv"))]);
     assert!(!o.status.success());

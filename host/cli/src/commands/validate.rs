@@ -87,8 +87,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
     let info = Some(deployment.info());
 
     // Stdout is line-buffered: 100k patients would be 100k write calls
-    // without a buffer of our own.
-    let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // without a buffer of our own. The first 64 KiB are held back, so a
+    // file refused early (a missing column) prints nothing on stdout.
+    let stdout = Held::new(std::io::BufWriter::new(std::io::stdout().lock()));
     let mut sinks = Sinks {
         json: match args.format {
             Format::Json => Some(JsonSink::start(
@@ -139,7 +140,8 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<()> {
             validator,
             &report.rules,
             report.deployment.as_ref(),
-        )?;
+        )?
+        .release()?;
     } else {
         let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
         print_text(&mut stdout, &report, &sinks.text)?;
@@ -177,6 +179,56 @@ impl<W: Write> VerdictSink for Sinks<W> {
                 }
                 Ok(())
             }
+        }
+    }
+}
+
+/// Output held back until it passes [`HELD_BYTES`] or is released: dropped
+/// before then (the batch failed), none of it is written.
+struct Held<W: Write> {
+    out: W,
+    held: Option<Vec<u8>>,
+}
+
+/// How much output [`Held`] holds back.
+const HELD_BYTES: usize = 64 << 10;
+
+impl<W: Write> Held<W> {
+    fn new(out: W) -> Held<W> {
+        Held {
+            out,
+            held: Some(Vec::new()),
+        }
+    }
+
+    /// Writes what is held, and flushes: the output is whole.
+    fn release(mut self) -> std::io::Result<()> {
+        if let Some(held) = self.held.take() {
+            self.out.write_all(&held)?;
+        }
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Write for Held<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match &mut self.held {
+            Some(held) => {
+                held.extend_from_slice(bytes);
+                if held.len() >= HELD_BYTES {
+                    let held = self.held.take().unwrap_or_default();
+                    self.out.write_all(&held)?;
+                }
+                Ok(bytes.len())
+            }
+            None => self.out.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.held {
+            Some(_) => Ok(()),
+            None => self.out.flush(),
         }
     }
 }
