@@ -126,7 +126,10 @@ pub fn heading_key(heading: &str) -> String {
 /// `,`, `;` (continental Excel's "CSV") and tab (Excel's "Unicode text") it
 /// holds most of; `,` when it holds none.
 pub fn sniff_delimiter(text: &str) -> u8 {
-    let first = first_line(text).map_or("", |(line, _)| line);
+    let first = text
+        .split(['\n', '\r'])
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("");
     let count = |d: u8| first.bytes().filter(|&b| b == d).count();
     let (comma, semicolon, tab) = (count(b','), count(b';'), count(b'\t'));
     if semicolon > comma && semicolon >= tab {
@@ -135,22 +138,6 @@ pub fn sniff_delimiter(text: &str) -> u8 {
         b'\t'
     } else {
         b','
-    }
-}
-
-/// The first non-blank line of `text`, and whether a line break ends it
-/// (when not, more text could still lengthen it).
-fn first_line(text: &str) -> Option<(&str, bool)> {
-    let mut rest = text;
-    loop {
-        let (line, after) = match rest.find(['\n', '\r']) {
-            Some(at) => (&rest[..at], Some(&rest[at + 1..])),
-            None => (rest, None),
-        };
-        if !line.trim().is_empty() {
-            return Some((line, after.is_some()));
-        }
-        rest = after?;
     }
 }
 
@@ -207,6 +194,11 @@ pub struct Reader {
     columns: Option<Columns>,
     data_rows: u32,
     ended: bool,
+    /// Before the delimiter is sniffed: how far the text has been read for
+    /// the end of the first non-blank line, and whether the line being read
+    /// has anything but whitespace.
+    sniffed: usize,
+    line_has_content: bool,
 }
 
 impl Default for Reader {
@@ -229,6 +221,8 @@ impl Default for Reader {
             columns: None,
             data_rows: 0,
             ended: false,
+            sniffed: 0,
+            line_has_content: false,
         }
     }
 }
@@ -297,11 +291,10 @@ impl Reader {
                 Some(d) => d,
                 None => {
                     // The first non-blank line must be whole to be sniffed.
-                    let text = std::str::from_utf8(&self.text).unwrap_or("");
-                    if !ended && !first_line(text).is_some_and(|(_, whole)| whole) {
+                    if !ended && !self.first_line_is_whole() {
                         return Ok(());
                     }
-                    sniff_delimiter(text)
+                    sniff_delimiter(std::str::from_utf8(&self.text).unwrap_or(""))
                 }
             };
             self.delimiter = Some(delimiter);
@@ -442,6 +435,24 @@ impl Reader {
             },
         );
         Ok(())
+    }
+
+    /// Whether the text so far holds the whole of its first non-blank line.
+    /// Each call reads on from where the last one stopped, so a long first
+    /// line arriving in many chunks is read once, not once a chunk.
+    fn first_line_is_whole(&mut self) -> bool {
+        let text = std::str::from_utf8(&self.text[self.sniffed..]).unwrap_or("");
+        for c in text.chars() {
+            if c == '\n' || c == '\r' {
+                if self.line_has_content {
+                    return true;
+                }
+            } else if !c.is_whitespace() {
+                self.line_has_content = true;
+            }
+        }
+        self.sniffed = self.text.len();
+        false
     }
 
     fn end_of_file(&mut self) -> Result<(), FileError> {
@@ -736,6 +747,28 @@ mod tests {
         assert_eq!(sniff_delimiter("NHS Number\tMobile\n"), b'\t');
         assert_eq!(sniff_delimiter("NHS Number\n"), b',');
         assert_eq!(sniff_delimiter(""), b',');
+    }
+
+    /// The delimiter waits for the whole first non-blank line, however it
+    /// arrives: here a byte at a time, after lines of spaces and no-break
+    /// spaces, with its semicolons only near its end.
+    #[test]
+    fn the_delimiter_waits_for_the_whole_first_line() {
+        let text = " \u{A0}\r\n\nNHS Number;Mobile;Name, First\n1;2;x\n";
+        let mut reader = Reader::new();
+        let mut rows = Vec::new();
+        for &b in text.as_bytes() {
+            reader.text_mut().push(b);
+            reader
+                .read(&Rules::default_rules(), false, |_, r| rows.push(r.row))
+                .unwrap();
+        }
+        reader
+            .read(&Rules::default_rules(), true, |_, r| rows.push(r.row))
+            .unwrap();
+        assert_eq!(reader.delimiter, Some(b';'));
+        assert_eq!(rows, [4]);
+        assert_eq!(reader.columns().unwrap().mobile_number, 1);
     }
 
     #[test]
