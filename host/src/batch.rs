@@ -90,8 +90,27 @@ pub(crate) fn run(
         }
     };
     match world {
-        World::Paged(_) => run.paged(session),
-        World::Whole(_) => run.whole(session),
+        World::Paged(exports) => {
+            let calls = exports.presend_validator_validator().batch();
+            run.paged(calls, session)
+        }
+        World::Whole(exports) => {
+            let calls = exports.presend_validator_validator().batch();
+            run.whole(calls, session)
+        }
+    }
+}
+
+/// A 1.1.0 component's batch calls.
+type PagedCalls<'a> = crate::bindings::exports::presend::validator::validator::GuestBatch<'a>;
+/// A 1.0.0 component's.
+type WholeCalls<'a> = crate::bindings::v1_0::exports::presend::validator::validator::GuestBatch<'a>;
+
+/// The sink failed: the batch is void.
+fn unwritten(source: std::io::Error) -> Error {
+    Error::Stream {
+        doing: "writing the verdicts",
+        source,
     }
 }
 
@@ -178,11 +197,11 @@ impl Running<'_, '_> {
 
     /// 1.1.0: push a chunk, take the verdicts it completed, and again; then
     /// `end`, and the last pages.
-    fn paged(mut self, session: ResourceAny) -> wasmtime::Result<Result<Ran>> {
-        let World::Paged(exports) = self.world else {
-            unreachable!("paged() runs only a paged world");
-        };
-        let calls = exports.presend_validator_validator().batch();
+    fn paged(
+        mut self,
+        calls: PagedCalls<'_>,
+        session: ResourceAny,
+    ) -> wasmtime::Result<Result<Ran>> {
         let mut buffer = vec![0; CHUNK_BYTES];
         let mut pages = Pages {
             contract: contract::Pages::default(),
@@ -199,7 +218,7 @@ impl Running<'_, '_> {
             if let Err(e) = self.timed(|s, _| calls.call_push(s, session, &buffer[..n]))? {
                 return Ok(Err(lift::file_error(e)));
             }
-            if let Err(e) = self.drain(session, &mut pages)? {
+            if let Err(e) = self.drain(&calls, session, &mut pages)? {
                 return Ok(Err(e));
             }
         }
@@ -208,26 +227,27 @@ impl Running<'_, '_> {
         if let Err(e) = self.timed(|s, _| calls.call_end(s, session))? {
             return Ok(Err(lift::file_error(e)));
         }
-        if let Err(e) = self.drain(session, &mut pages)? {
+        if let Err(e) = self.drain(&calls, session, &mut pages)? {
             return Ok(Err(e));
         }
-        let columns = match pages.columns.take() {
-            Some(columns) => columns,
-            None => match self.columns(session, &mut pages)? {
-                Ok(columns) => columns,
-                Err(e) => return Ok(Err(e)),
-            },
-        };
+        // A file without patients: the columns are asked for at its end.
+        if pages.columns.is_none()
+            && let Err(e) = self.columns(&calls, session, &mut pages)?
+        {
+            return Ok(Err(e));
+        }
+        let columns = pages.columns.take().expect("asked for just above");
         let rules = self.batch.options.rules.identity().clone();
         Ok(Ok(self.ran(rules, columns, pages.summary)))
     }
 
     /// Takes every verdict ready, page by page, into the sink.
-    fn drain(&mut self, session: ResourceAny, pages: &mut Pages) -> wasmtime::Result<Result<()>> {
-        let World::Paged(exports) = self.world else {
-            unreachable!("drain() runs only a paged world");
-        };
-        let calls = exports.presend_validator_validator().batch();
+    fn drain(
+        &mut self,
+        calls: &PagedCalls<'_>,
+        session: ResourceAny,
+        pages: &mut Pages,
+    ) -> wasmtime::Result<Result<()>> {
         loop {
             // The first page after a chunk judges all its rows at once.
             self.bound(self.max_rows);
@@ -249,7 +269,7 @@ impl Running<'_, '_> {
                 return Ok(Err(self.violation(message)));
             }
             if pages.columns.is_none()
-                && let Err(e) = self.columns(session, pages)?
+                && let Err(e) = self.columns(calls, session, pages)?
             {
                 return Ok(Err(e));
             }
@@ -257,26 +277,20 @@ impl Running<'_, '_> {
                 let verdict = lift::verdict(verdict);
                 pages.summary.add(verdict.status);
                 if let Err(source) = self.batch.sink.verdict(verdict) {
-                    return Ok(Err(Error::Stream {
-                        doing: "writing the verdicts",
-                        source,
-                    }));
+                    return Ok(Err(unwritten(source)));
                 }
             }
         }
     }
 
-    /// Asks for the columns (once there are verdicts, or at the end) and
-    /// gives them to the sink.
+    /// Asks for the columns (once there are verdicts, or at the end), gives
+    /// them to the sink and keeps them in `pages`.
     fn columns(
         &mut self,
+        calls: &PagedCalls<'_>,
         session: ResourceAny,
         pages: &mut Pages,
-    ) -> wasmtime::Result<Result<Columns>> {
-        let World::Paged(exports) = self.world else {
-            unreachable!("columns() runs only a paged world");
-        };
-        let calls = exports.presend_validator_validator().batch();
+    ) -> wasmtime::Result<Result<()>> {
         self.bound(0);
         let Some(columns) = self.timed(|s, _| calls.call_columns(s, session))? else {
             return Ok(Err(self.violation(
@@ -285,17 +299,18 @@ impl Running<'_, '_> {
         };
         let columns = lift::columns(columns);
         if let Err(source) = self.batch.sink.columns(&columns) {
-            return Ok(Err(Error::Stream {
-                doing: "writing the verdicts",
-                source,
-            }));
+            return Ok(Err(unwritten(source)));
         }
-        pages.columns = Some(columns.clone());
-        Ok(Ok(columns))
+        pages.columns = Some(columns);
+        Ok(Ok(()))
     }
 
     /// 1.0.0: the whole file, then every verdict from `finish`.
-    fn whole(mut self, session: ResourceAny) -> wasmtime::Result<Result<Ran>> {
+    fn whole(
+        mut self,
+        calls: WholeCalls<'_>,
+        session: ResourceAny,
+    ) -> wasmtime::Result<Result<Ran>> {
         let mut file = Vec::new();
         let mut buffer = vec![0; CHUNK_BYTES];
         loop {
@@ -308,15 +323,11 @@ impl Running<'_, '_> {
         drop(buffer);
         self.bound(self.max_rows);
         for chunk in file.chunks(CHUNK_BYTES) {
-            if let Err(e) = self.timed(|s, w| w.push(s, session, chunk))? {
+            if let Err(e) = self.timed(|s, _| calls.call_push(s, session, chunk))? {
                 return Ok(Err(lift::file_error(e)));
             }
         }
         drop(file);
-        let World::Whole(exports) = self.world else {
-            unreachable!("whole() runs only a 1.0.0 world");
-        };
-        let calls = exports.presend_validator_validator().batch();
         let result = match self.timed(|s, _| calls.call_finish(s, session))? {
             Ok(result) => result,
             Err(e) => return Ok(Err(lift::file_error(e))),
@@ -335,10 +346,7 @@ impl Running<'_, '_> {
             })
         });
         if let Err(source) = sent {
-            return Ok(Err(Error::Stream {
-                doing: "writing the verdicts",
-                source,
-            }));
+            return Ok(Err(unwritten(source)));
         }
         Ok(Ok(self.ran(lift::identity(result.rules), columns, summary)))
     }

@@ -12,14 +12,6 @@
 
 use crate::bindings::presend::validator::types::{Status, Verdict};
 
-/// The most spreadsheet rows a file of these bytes can have: one more than
-/// its line-break bytes. An upper bound in any encoding (UTF-16's line
-/// breaks hold the same bytes; `\r\n` counts twice).
-#[cfg(test)]
-pub(crate) fn max_rows(input: &[u8]) -> usize {
-    1 + line_breaks(input)
-}
-
 /// Checks `verdicts` against a file of at most `max_rows` rows.
 #[cfg(test)]
 pub(crate) fn check(verdicts: &[Verdict], max_rows: usize) -> Result<(), String> {
@@ -97,7 +89,10 @@ impl Pages {
     }
 }
 
-/// Line-break bytes in `chunk`: what [`max_rows`] counts, chunk by chunk.
+/// Line-break bytes in `chunk`. The most spreadsheet rows a file can have
+/// is one more than its line-break bytes, summed chunk by chunk: an upper
+/// bound in any encoding (UTF-16's line breaks hold the same bytes; `\r\n`
+/// counts twice).
 pub(crate) fn line_breaks(chunk: &[u8]) -> usize {
     chunk.iter().filter(|&&b| b == b'\n' || b == b'\r').count()
 }
@@ -129,11 +124,11 @@ mod tests {
     }
 
     #[test]
-    fn max_rows_counts_every_kind_of_line_break() {
-        assert_eq!(max_rows(b""), 1);
-        assert_eq!(max_rows(b"a\nb\rc\r\nd"), 5);
+    fn line_breaks_counts_every_kind_of_line_break() {
+        assert_eq!(line_breaks(b""), 0);
+        assert_eq!(line_breaks(b"a\nb\rc\r\nd"), 4);
         // UTF-16LE "a\nb": the line break's bytes are 0x0A 0x00.
-        assert_eq!(max_rows(&[0xFF, 0xFE, b'a', 0, b'\n', 0, b'b', 0]), 2);
+        assert_eq!(line_breaks(&[0xFF, 0xFE, b'a', 0, b'\n', 0, b'b', 0]), 1);
     }
 
     #[test]

@@ -139,14 +139,4 @@ impl World {
     ) -> wasmtime::Result<Result<ResourceAny, wit::RulesError>> {
         either!(self, v => v.presend_validator_validator().batch().call_open(store, rules, now))
     }
-
-    /// `batch.push`.
-    pub(crate) fn push(
-        &self,
-        store: &mut Store<Sandbox>,
-        batch: ResourceAny,
-        chunk: &[u8],
-    ) -> wasmtime::Result<Result<(), wit::FileError>> {
-        either!(self, v => v.presend_validator_validator().batch().call_push(store, batch, chunk))
-    }
 }

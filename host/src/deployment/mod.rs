@@ -192,12 +192,16 @@ impl Version {
         now: i64,
         history: Option<Arc<dyn HistoryStore>>,
     ) -> Result<BatchReport> {
-        let options = BatchOptions {
+        self.validator.validate(csv, &self.options(now, history))
+    }
+
+    /// A batch's options with this version's rules.
+    fn options(&self, now: i64, history: Option<Arc<dyn HistoryStore>>) -> BatchOptions {
+        BatchOptions {
             rules: self.rules.clone(),
             now,
             history,
-        };
-        self.validator.validate(csv, &options)
+        }
     }
 
     /// Validates a batch with this version as its file is read, each
@@ -213,11 +217,7 @@ impl Version {
         history: Option<Arc<dyn HistoryStore>>,
         sink: &mut dyn VerdictSink,
     ) -> Result<StreamReport> {
-        let options = BatchOptions {
-            rules: self.rules.clone(),
-            now,
-            history,
-        };
+        let options = self.options(now, history);
         self.validator.validate_stream(input, &options, sink)
     }
 

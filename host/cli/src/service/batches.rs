@@ -151,14 +151,8 @@ async fn stream_batch(
             &mut out,
         );
         state.metrics.observe(started.elapsed());
-        let result = record(&state, result).map(|_| ());
-        let result = match result {
-            Ok(()) => out.send_rest().map_err(|source| Error::Stream {
-                doing: "writing the verdicts",
-                source,
-            }),
-            Err(e) => Err(e),
-        };
+        record(&state, result.as_ref().ok());
+        let result = result.and_then(|_| out.send_rest().map_err(unwritten));
         // The batch is over: its slot is free, whether or not the client
         // ever reads the end. If the answer's queue is full (a client that
         // stopped reading), the end is not queued: the channel closes
@@ -225,11 +219,7 @@ fn write_batch(
     let version = deployment.version();
     let (validator, rules) = (version.validator().identity(), version.rules().identity());
     let info = Some(deployment.info());
-    let stream = |source| Error::Stream {
-        doing: "writing the verdicts",
-        source,
-    };
-    let mut sink = JsonSink::start(&mut *out, form, validator, rules, info).map_err(stream)?;
+    let mut sink = JsonSink::start(&mut *out, form, validator, rules, info).map_err(unwritten)?;
     let report = deployment.validate_stream(&mut &csv[..], now, history, &mut sink)?;
     sink.finish(
         &report.summary,
@@ -237,7 +227,7 @@ fn write_batch(
         &report.rules,
         report.deployment.as_ref(),
     )
-    .map_err(stream)?;
+    .map_err(unwritten)?;
     Ok(report.summary)
 }
 
@@ -418,8 +408,7 @@ pub async fn run_batch(
     state.metrics.observe(started.elapsed());
     match result {
         Ok(result) => {
-            let summary = result.as_ref().map(|r| r.summary);
-            record(state, summary.map_err(|_| ())).ok();
+            record(state, result.as_ref().ok().map(|r| &r.summary));
             result.map_err(Failed::Batch)
         }
         Err(join) => {
@@ -430,21 +419,26 @@ pub async fn run_batch(
     }
 }
 
-/// Counts how a batch ended, and its patients by status.
-fn record<E>(state: &AppState, result: Result<Summary, E>) -> Result<Summary, E> {
-    match &result {
-        Ok(summary) => {
-            state.metrics.batches_ok.fetch_add(1, Ordering::Relaxed);
-            let m = &state.metrics.patients;
-            m[0].fetch_add(summary.accepted as u64, Ordering::Relaxed);
-            m[1].fetch_add(summary.rejected as u64, Ordering::Relaxed);
-            m[2].fetch_add(summary.likely_to_fail as u64, Ordering::Relaxed);
-        }
-        Err(_) => {
-            state.metrics.batches_failed.fetch_add(1, Ordering::Relaxed);
-        }
+/// Counts how a batch ended (its summary when it succeeded), and its
+/// patients by status.
+fn record(state: &AppState, summary: Option<&Summary>) {
+    let Some(summary) = summary else {
+        state.metrics.batches_failed.fetch_add(1, Ordering::Relaxed);
+        return;
+    };
+    state.metrics.batches_ok.fetch_add(1, Ordering::Relaxed);
+    let m = &state.metrics.patients;
+    m[0].fetch_add(summary.accepted as u64, Ordering::Relaxed);
+    m[1].fetch_add(summary.rejected as u64, Ordering::Relaxed);
+    m[2].fetch_add(summary.likely_to_fail as u64, Ordering::Relaxed);
+}
+
+/// The answer could not be written: the batch is void.
+fn unwritten(source: std::io::Error) -> Error {
+    Error::Stream {
+        doing: "writing the verdicts",
+        source,
     }
-    result
 }
 
 /// The HTTP status and code for a batch that failed closed.
