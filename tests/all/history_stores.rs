@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use presend_host::Status;
-use presend_host::history::{HistoryStore, Outcome, Receipt, Recorded};
+use presend_host::history::{
+    Attempt, HistoryRecord, HistoryStore, Outcome, Receipt, Recorded, parse_outcome,
+};
 
 use crate::common::{NOW, nhs_number, options, row, validator};
 use crate::pg_cluster::Cluster;
@@ -55,6 +57,35 @@ impl Store {
         presend_host::history::open(&self.location, validator())
             .unwrap()
             .store
+    }
+
+    /// Every row of `attempts`, read by plain SQL, not through the store,
+    /// as (number, sent_at, outcome), sorted.
+    fn rows(&self) -> Vec<(String, i64, Outcome)> {
+        const ROWS: &str = "SELECT mobile_number, sent_at, status FROM attempts";
+        let raw: Vec<(String, i64, String)> = match &self._server {
+            Some(server) => server
+                .client("presend")
+                .query(ROWS, &[])
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            None => rusqlite::Connection::open(&self.location)
+                .unwrap()
+                .prepare(ROWS)
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect(),
+        };
+        let mut rows: Vec<(String, i64, Outcome)> = raw
+            .into_iter()
+            .map(|(n, t, s)| (n, t, parse_outcome(&s).unwrap()))
+            .collect();
+        rows.sort_by_key(|(n, t, o)| (n.clone(), *t, *o as u8));
+        rows
     }
 
     fn presend(&self, args: &[&str]) -> String {
@@ -388,6 +419,71 @@ fn no_batch_sees_half_a_batch_of_receipts(db: &Store) {
     assert!(report.patients.iter().all(|p| p.status == Status::Accepted));
 }
 
+/// Guards the packed `number_histories` (schema 3), which every lookup
+/// reads: after any mix of receipts, imports and prunes, a lookup of every
+/// number gives exactly the rows `attempts` holds, read by plain SQL.
+fn every_lookup_gives_exactly_the_attempts_rows_after_any_writes(db: &Store) {
+    const OUTCOMES: [Outcome; 6] = [
+        Outcome::Delivered,
+        Outcome::Failed,
+        Outcome::PermanentFailure,
+        Outcome::TemporaryFailure,
+        Outcome::TechnicalFailure,
+        Outcome::Pending,
+    ];
+    let numbers: Vec<String> = (0..6).map(|i| format!("+44770090010{i}")).collect();
+    let store = db.writer();
+    let mut rng = fastrand::Rng::with_seed(3);
+    for step in 0..60 {
+        let number = |rng: &mut fastrand::Rng| numbers[rng.usize(..numbers.len())].clone();
+        match rng.u8(..10) {
+            0..=5 => {
+                let receipts: Vec<Receipt> = (0..rng.usize(1..6))
+                    .map(|_| Receipt {
+                        message_id: format!("m{}", rng.u8(..40)),
+                        number: number(&mut rng),
+                        sent_at: NOW - rng.i64(0..400) * 86_400,
+                        outcome: OUTCOMES[rng.usize(..6)],
+                        status_at: NOW - rng.i64(0..1000),
+                    })
+                    .collect();
+                store.record(&receipts).unwrap();
+            }
+            6..=8 => {
+                let records: Vec<HistoryRecord> = (0..rng.usize(1..4))
+                    .map(|_| HistoryRecord {
+                        number: number(&mut rng),
+                        attempt: Attempt {
+                            sent_at: NOW - rng.i64(0..400) * 86_400,
+                            outcome: OUTCOMES[rng.usize(..6)],
+                        },
+                        failure_reason: None,
+                        message_id: None,
+                    })
+                    .collect();
+                store.import(&records).unwrap();
+            }
+            _ => {
+                store.prune(NOW - rng.i64(200..400) * 86_400).unwrap();
+            }
+        }
+        for looked_up_by in [store.clone(), db.reader()] {
+            let mut found: Vec<(String, i64, Outcome)> = looked_up_by
+                .lookup(&numbers)
+                .unwrap()
+                .into_iter()
+                .flat_map(|h| {
+                    h.attempts
+                        .into_iter()
+                        .map(move |a| (h.number.clone(), a.sent_at, a.outcome))
+                })
+                .collect();
+            found.sort_by_key(|(n, t, o)| (n.clone(), *t, *o as u8));
+            assert_eq!(found, db.rows(), "after step {step}");
+        }
+    }
+}
+
 /// Each behaviour, as a test on SQLite and one on PostgreSQL.
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
@@ -407,4 +503,5 @@ on_both_stores!(
     prune_deletes_what_is_older_than_asked_and_says_how_many,
     many_writers_and_readers_at_once_lose_nothing,
     no_batch_sees_half_a_batch_of_receipts,
+    every_lookup_gives_exactly_the_attempts_rows_after_any_writes,
 );

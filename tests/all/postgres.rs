@@ -182,7 +182,7 @@ fn hosts_starting_together_migrate_once_and_an_old_schema_is_upgraded() {
         .query_one("SELECT version FROM presend_schema", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 
     // Version 1, as a presend without receipts would have written it.
     let old = server.create_database("old");

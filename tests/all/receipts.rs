@@ -35,11 +35,34 @@ fn an_old_schema_is_upgraded_and_a_newer_one_refused() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     writer
         .record(&[receipt("m1", Outcome::Delivered, NOW)])
         .unwrap();
-    assert_eq!(attempts(&writer).len(), 2);
+    let both = [
+        (NOW - 86_400, Outcome::Failed),
+        (NOW - 3600, Outcome::Delivered),
+    ];
+    assert_eq!(attempts(&writer), both);
+    // The reader opened on the old schema still reads the rows of
+    // attempts; one opened now reads the packed row.
+    assert_eq!(attempts(&reader), both);
+    assert_eq!(attempts(&SqliteHistory::open(&path).unwrap()), both);
+    // The packed row as schema.rs describes it, by hand: the number's
+    // digits, then 9 bytes an attempt in time order (big-endian seconds,
+    // then the status code: failed 3, delivered 0).
+    let (key, packed): (i64, Vec<u8>) = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT number, attempts FROM number_histories", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!(key, 447_700_900_001);
+    let mut expected = (NOW - 86_400).to_be_bytes().to_vec();
+    expected.push(3);
+    expected.extend((NOW - 3600).to_be_bytes());
+    expected.push(0);
+    assert_eq!(packed, expected);
     drop((reader, writer));
 
     // Written by a newer presend: refused, saying so.

@@ -11,6 +11,7 @@
 mod attempt;
 mod csv_file;
 mod open;
+mod packed;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod receipt;

@@ -7,14 +7,16 @@
 //! migrate once; a newer one is refused.
 //!
 //! - A batch's lookup is one statement in one round trip (after the pool's
-//!   check of the connection): every number goes in as one `text[]`
-//!   parameter, joined against the index on `mobile_number`.
+//!   check of the connection): every number goes in as one `bigint[]`
+//!   parameter, each found by the key of `number_histories` (`packed.rs`).
 //! - Receipts are written in one transaction of a few statements, whatever
 //!   their number: the stored states of their messages are read, folded
 //!   with the receipts by the rule every store shares (`receipt::plan`),
-//!   and written back as arrays. Writers of receipts take turns through a
+//!   and written back as arrays; then the numbers they touched are
+//!   repacked. Writers (receipts, imports, prune) take turns through a
 //!   transaction-scoped advisory lock, so two hosts recording the same
-//!   message cannot both insert it; readers never wait for them.
+//!   message cannot both insert it, and no two repack one number from
+//!   different snapshots; readers never wait for them.
 //! - Connections come from an r2d2 pool. A connection that broke (the
 //!   server restarted) fails the batch using it with [`Error::History`];
 //!   the pool checks each connection before handing it out, so the next
@@ -25,7 +27,7 @@
 //! store as `postgres://user@host:port/dbname`. There is no TLS: connect
 //! over a Unix socket, loopback, or a network the platform trusts.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -36,10 +38,11 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::attempt::{Attempt, HistoryRecord, NumberHistory, outcome_str, stored_outcome};
+use super::packed::{Repack, key_to_write, keys_to_look_up, unpack};
 use super::receipt::{
     Incoming, Receipt, Recorded, from_imported, from_receipts, plan, split_import,
 };
-use super::schema::{SCHEMA_VERSION, refuse_newer, steps_from};
+use super::schema::{PACKED_SINCE, SCHEMA_VERSION, refuse_newer, steps_from};
 use super::store::HistoryStore;
 use crate::error::{Error, Result};
 
@@ -52,7 +55,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const POOL_SIZE: u32 = 8;
 
 /// Advisory lock keys ("presend" and a digit), one for migrations and one
-/// for receipt writers.
+/// for writers (receipts, imports, prune).
 const MIGRATION_LOCK: i64 = 0x7072_6573_656e_6430;
 const RECEIPTS_LOCK: i64 = 0x7072_6573_656e_6431;
 
@@ -151,7 +154,17 @@ impl PostgresHistory {
         let version = schema_version(&mut tx).map_err(&err)?;
         let steps = steps_from(&self.origin, version)?;
         for step in steps {
-            tx.batch_execute(step).map_err(&err)?;
+            tx.batch_execute(step.postgres).map_err(&err)?;
+        }
+        if version < PACKED_SINCE && !steps.is_empty() {
+            // Pack every number already recorded.
+            let numbers: BTreeSet<String> = tx
+                .query("SELECT DISTINCT mobile_number FROM attempts", &[])
+                .map_err(&err)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            repack(&mut tx, &self.origin, &numbers)?;
         }
         if !steps.is_empty() {
             tx.execute("DELETE FROM presend_schema", &[])
@@ -176,6 +189,15 @@ impl PostgresHistory {
     /// Writes receipts and plain attempts in one transaction (see the
     /// module's notes).
     fn write(&self, incoming: &[Incoming<'_>], plain: &[&HistoryRecord]) -> Result<Recorded> {
+        let numbers = incoming
+            .iter()
+            .map(|i| &i.receipt.number)
+            .chain(plain.iter().map(|p| &p.number));
+        let mut touched = BTreeSet::new();
+        for number in numbers {
+            key_to_write(&self.origin, number)?;
+            touched.insert(number.clone());
+        }
         let mut client = self.client()?;
         let err = self.err();
         let mut tx = client.transaction().map_err(&err)?;
@@ -253,14 +275,20 @@ impl PostgresHistory {
             let times: Vec<i64> = plan.updates.iter().map(|i| i.receipt.status_at).collect();
             let reasons: Vec<Option<&str>> =
                 plan.updates.iter().map(|i| i.failure_reason).collect();
-            tx.execute(
-                "UPDATE attempts AS a SET status = u.status, status_at = u.status_at, failure_reason = u.failure_reason \
-                 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u(message_id, status, status_at, failure_reason) \
-                 WHERE a.message_id = u.message_id",
-                &[&ids, &statuses, &times, &reasons],
-            )
-            .map_err(&err)?;
+            // The stored messages' numbers, which are the ones they were sent to.
+            for row in tx
+                .query(
+                    "UPDATE attempts AS a SET status = u.status, status_at = u.status_at, failure_reason = u.failure_reason \
+                     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u(message_id, status, status_at, failure_reason) \
+                     WHERE a.message_id = u.message_id RETURNING a.mobile_number",
+                    &[&ids, &statuses, &times, &reasons],
+                )
+                .map_err(&err)?
+            {
+                touched.insert(row.get(0));
+            }
         }
+        repack(&mut tx, &self.origin, &touched)?;
         tx.commit().map_err(&err)?;
         Ok(Recorded {
             recorded: plan.counts.recorded + plain.len(),
@@ -297,41 +325,20 @@ impl<'a> Columns<'a> {
 
 impl HistoryStore for PostgresHistory {
     fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>> {
-        // Probed in index order, each lands beside the one before.
-        let mut sorted: Vec<&str> = numbers.iter().map(String::as_str).collect();
-        sorted.sort_unstable();
-        let numbers = sorted;
+        // Probed in key order, each lands beside the one before.
+        let keys = keys_to_look_up(numbers);
         let mut client = self.client()?;
-        let err = self.err();
         // Typed, so the statement is sent and answered in one round trip
         // (a plain `query` prepares, executes and closes: three).
         let rows = client
             .query_typed(
-                "SELECT a.mobile_number, a.sent_at, a.status \
-                 FROM unnest($1) AS wanted(number) \
-                 JOIN attempts AS a ON a.mobile_number = wanted.number",
-                &[(&numbers, Type::TEXT_ARRAY)],
+                "SELECT number, attempts FROM number_histories WHERE number = ANY($1)",
+                &[(&keys, Type::INT8_ARRAY)],
             )
-            .map_err(&err)?;
-        // SQL promises no order of rows: group them by number here.
-        let mut out: Vec<NumberHistory> = Vec::new();
-        let mut index: HashMap<&str, usize> = HashMap::new();
-        for row in &rows {
-            let number: &str = row.get(0);
-            let attempt = Attempt {
-                sent_at: row.get(1),
-                outcome: stored_outcome(&self.origin, row.get(2))?,
-            };
-            let i = *index.entry(number).or_insert_with(|| {
-                out.push(NumberHistory {
-                    number: number.to_owned(),
-                    attempts: Vec::new(),
-                });
-                out.len() - 1
-            });
-            out[i].attempts.push(attempt);
-        }
-        Ok(out)
+            .map_err(self.err())?;
+        rows.iter()
+            .map(|row| unpack(&self.origin, row.get(0), row.get(1)))
+            .collect()
     }
 
     fn record(&self, receipts: &[Receipt]) -> Result<Recorded> {
@@ -345,12 +352,81 @@ impl HistoryStore for PostgresHistory {
 
     fn prune(&self, sent_before: i64) -> Result<usize> {
         let mut client = self.client()?;
-        let deleted = client
-            .execute("DELETE FROM attempts WHERE sent_at < $1", &[&sent_before])
-            .map_err(self.err())?;
+        let err = self.err();
+        let mut tx = client.transaction().map_err(&err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&RECEIPTS_LOCK])
+            .map_err(&err)?;
+        let gone = tx
+            .query(
+                "DELETE FROM attempts WHERE sent_at < $1 RETURNING mobile_number",
+                &[&sent_before],
+            )
+            .map_err(&err)?;
+        let touched: BTreeSet<String> = gone.iter().map(|row| row.get(0)).collect();
+        repack(&mut tx, &self.origin, &touched)?;
+        tx.commit().map_err(&err)?;
+        let deleted = gone.len();
         tracing::info!(deleted, "history pruned");
-        Ok(usize::try_from(deleted).unwrap_or(usize::MAX))
+        Ok(deleted)
     }
+}
+
+/// Rewrites the rows of `number_histories` for the numbers a write
+/// `touched`, from what `attempts` now holds for them (inside the write's
+/// transaction, under the writers' lock): one statement to read, one to
+/// write, one to delete, whatever their number.
+fn repack(
+    tx: &mut postgres::Transaction<'_>,
+    origin: &str,
+    touched: &BTreeSet<String>,
+) -> Result<()> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let err = |e| Error::history_caused_by(origin, "PostgreSQL failed", e);
+    let keys = touched
+        .iter()
+        .map(|n| key_to_write(origin, n))
+        .collect::<Result<Vec<_>>>()?;
+    let mut repack = Repack::of(keys);
+    let numbers: Vec<&str> = touched.iter().map(String::as_str).collect();
+    let rows = tx
+        .query(
+            "SELECT a.mobile_number, a.sent_at, a.status \
+             FROM unnest($1::text[]) AS wanted(number) \
+             JOIN attempts AS a ON a.mobile_number = wanted.number",
+            &[&numbers],
+        )
+        .map_err(err)?;
+    let mut by_number: HashMap<&str, Vec<Attempt>> = HashMap::new();
+    for row in &rows {
+        by_number.entry(row.get(0)).or_default().push(Attempt {
+            sent_at: row.get(1),
+            outcome: stored_outcome(origin, row.get(2))?,
+        });
+    }
+    for (number, attempts) in by_number {
+        repack.add(key_to_write(origin, number)?, attempts);
+    }
+    let (keys, values): (Vec<i64>, Vec<&[u8]>) = repack.upserts().unzip();
+    if !keys.is_empty() {
+        tx.execute(
+            "INSERT INTO number_histories (number, attempts) \
+             SELECT * FROM unnest($1::bigint[], $2::bytea[]) \
+             ON CONFLICT (number) DO UPDATE SET attempts = excluded.attempts",
+            &[&keys, &values],
+        )
+        .map_err(err)?;
+    }
+    let gone: Vec<i64> = repack.deletes().collect();
+    if !gone.is_empty() {
+        tx.execute(
+            "DELETE FROM number_histories WHERE number = ANY($1)",
+            &[&gone],
+        )
+        .map_err(err)?;
+    }
+    Ok(())
 }
 
 /// The schema version, 0 when there is no `presend_schema` table yet.
