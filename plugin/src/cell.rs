@@ -54,13 +54,20 @@ pub fn looks_like_scientific(cell: &str) -> bool {
 
 /// A number of at most 10 digits as exactly 10 digits of text, with leading zeros kept.
 pub fn ten_digits(number: u64) -> String {
-    let mut digits = [b'0'; 10];
+    let mut out = String::with_capacity(10);
+    push_ten_digits(&mut out, number);
+    out
+}
+
+/// Appends [`ten_digits`] of `number` to `out`, allocating nothing more.
+pub fn push_ten_digits(out: &mut String, number: u64) {
     let mut n = number;
+    let mut digits = ['0'; 10];
     for d in digits.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
+        *d = char::from(b'0' + (n % 10) as u8);
         n /= 10;
     }
-    String::from(std::str::from_utf8(&digits).expect("ASCII digits"))
+    out.extend(digits);
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! 456 789`, `0044 7723456789`, `447723456789`, ...) and Excel's lost leading
 //! zero (`7723456789`). Which numbers are mobiles is `uk_mobiles`' business.
 
-use crate::cell::{clean_cell, looks_like_scientific, ten_digits};
+use crate::cell::{clean_cell, looks_like_scientific, push_ten_digits};
 use crate::uk_mobiles;
 use crate::verdict::{Reason, ReasonCode};
 
@@ -17,7 +17,7 @@ impl Mobile {
     pub fn e164(self) -> String {
         let mut out = String::with_capacity(13);
         out.push_str("+44");
-        out.push_str(&ten_digits(self.0));
+        push_ten_digits(&mut out, self.0);
         out
     }
 
