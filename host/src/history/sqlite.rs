@@ -32,6 +32,13 @@ use crate::error::{Error, Result};
 /// How long a writer or reader waits for the other before failing.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How much of the file SQLite reads through a memory map rather than
+/// `pread` into its page cache. With the lookup one probe a number, the
+/// copying was most of what was left: five chunked lookups of a 100k-row
+/// batch on a new connection took 40 ms mapped against 46–50 ms read
+/// (medians of 7, `number_histories` of 200,000 numbers).
+const MMAP_BYTES: i64 = 256 << 20;
+
 /// History in a SQLite database file.
 ///
 /// `Send + Sync`, and shared by every batch: it holds one connection behind a
@@ -134,6 +141,9 @@ impl SqliteHistory {
         if !writable {
             rusqlite::vtab::array::load_module(&connection).map_err(|e| sql_error(path, e))?;
         }
+        connection
+            .pragma_update(None, "mmap_size", MMAP_BYTES)
+            .map_err(|e| sql_error(path, e))?;
         Ok(SqliteHistory {
             path: path.to_path_buf(),
             origin: path.display().to_string(),
