@@ -62,12 +62,12 @@ pub fn ten_digits(number: u64) -> String {
 /// Appends [`ten_digits`] of `number` to `out`, allocating nothing more.
 pub fn push_ten_digits(out: &mut String, number: u64) {
     let mut n = number;
-    let mut digits = ['0'; 10];
+    let mut digits = [b'0'; 10];
     for d in digits.iter_mut().rev() {
-        *d = char::from(b'0' + (n % 10) as u8);
+        *d = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    out.extend(digits);
+    out.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
 }
 
 #[cfg(test)]
