@@ -15,9 +15,10 @@
 //! then the status [`code`]. Big-endian, as PostgreSQL's `int8send` writes
 //! it, so an operator can read the value in SQL.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::attempt::{Attempt, NumberHistory, Outcome};
+use super::attempt::{Attempt, HistoryRecord, NumberHistory, Outcome};
+use super::receipt::Incoming;
 use crate::error::{Error, Result};
 
 /// Bytes one attempt takes in a packed value.
@@ -67,6 +68,26 @@ pub(crate) fn key_to_write(origin: &str, number: &str) -> Result<i64> {
             "a number is not in E.164 (+ and up to 15 digits) – record numbers as Validator::normalise_numbers gives them, and fix any row of attempts written by hand",
         )
     })
+}
+
+/// The numbers a write of `incoming` receipts and `plain` attempts adds
+/// to, to repack once it is written; refused, before anything is
+/// written, when one is not E.164 ([`key_to_write`]).
+pub(crate) fn touched_by(
+    origin: &str,
+    incoming: &[Incoming<'_>],
+    plain: &[&HistoryRecord],
+) -> Result<BTreeSet<String>> {
+    let numbers = incoming
+        .iter()
+        .map(|i| &i.receipt.number)
+        .chain(plain.iter().map(|p| &p.number));
+    let mut touched = BTreeSet::new();
+    for number in numbers {
+        key_to_write(origin, number)?;
+        touched.insert(number.clone());
+    }
+    Ok(touched)
 }
 
 /// A status as one byte, in the order the scorer breaks ties at the same

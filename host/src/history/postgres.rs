@@ -38,7 +38,7 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::attempt::{Attempt, HistoryRecord, NumberHistory, outcome_str, stored_outcome};
-use super::packed::{Repack, key_to_write, keys_to_look_up, unpack};
+use super::packed::{Repack, key_to_write, keys_to_look_up, touched_by, unpack};
 use super::receipt::{
     Incoming, Receipt, Recorded, from_imported, from_receipts, plan, split_import,
 };
@@ -190,15 +190,7 @@ impl PostgresHistory {
     /// Writes receipts and plain attempts in one transaction (see the
     /// module's notes).
     fn write(&self, incoming: &[Incoming<'_>], plain: &[&HistoryRecord]) -> Result<Recorded> {
-        let numbers = incoming
-            .iter()
-            .map(|i| &i.receipt.number)
-            .chain(plain.iter().map(|p| &p.number));
-        let mut touched = BTreeSet::new();
-        for number in numbers {
-            key_to_write(&self.origin, number)?;
-            touched.insert(number.clone());
-        }
+        let mut touched = touched_by(&self.origin, incoming, plain)?;
         let mut client = self.client()?;
         let err = self.err();
         let mut tx = client.transaction().map_err(&err)?;

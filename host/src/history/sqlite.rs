@@ -21,7 +21,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 use super::attempt::{Attempt, HistoryRecord, NumberHistory, outcome_str, stored_outcome};
-use super::packed::{Repack, key_to_write, keys_to_look_up, unpack};
+use super::packed::{Repack, key_to_write, keys_to_look_up, touched_by, unpack};
 use super::receipt::{
     Incoming, Receipt, Recorded, from_imported, from_receipts, plan, split_import,
 };
@@ -88,9 +88,7 @@ impl SqliteHistory {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| sql_error(path, e))?;
-        connection
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| sql_error(path, e))?;
+        set_up(path, &connection)?;
         let version = schema_version(&connection).map_err(|e| sql_error(path, e))?;
         refuse_newer(&path.display().to_string(), version)?;
         let packed = version >= PACKED_SINCE;
@@ -121,13 +119,10 @@ impl SqliteHistory {
     pub fn create(path: impl AsRef<Path>) -> Result<SqliteHistory> {
         let path = path.as_ref();
         let mut connection = Connection::open(path).map_err(|e| sql_error(path, e))?;
-        connection
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| sql_error(path, e))?;
+        set_up(path, &connection)?;
         let _: String = connection
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
             .map_err(|e| sql_error(path, e))?;
-        rusqlite::vtab::array::load_module(&connection).map_err(|e| sql_error(path, e))?;
         migrate(path, &mut connection)?;
         SqliteHistory::with_connection(path, connection, true, true)
     }
@@ -138,12 +133,6 @@ impl SqliteHistory {
         writable: bool,
         packed: bool,
     ) -> Result<SqliteHistory> {
-        if !writable {
-            rusqlite::vtab::array::load_module(&connection).map_err(|e| sql_error(path, e))?;
-        }
-        connection
-            .pragma_update(None, "mmap_size", MMAP_BYTES)
-            .map_err(|e| sql_error(path, e))?;
         Ok(SqliteHistory {
             path: path.to_path_buf(),
             origin: path.display().to_string(),
@@ -177,15 +166,7 @@ impl SqliteHistory {
     /// writing before the stored states are read, so no other writer can
     /// come between the read and the write.
     fn write(&self, incoming: &[Incoming<'_>], plain: &[&HistoryRecord]) -> Result<Recorded> {
-        let numbers = incoming
-            .iter()
-            .map(|i| &i.receipt.number)
-            .chain(plain.iter().map(|p| &p.number));
-        let mut touched = BTreeSet::new();
-        for number in numbers {
-            key_to_write(&self.origin, number)?;
-            touched.insert(number.clone());
-        }
+        let mut touched = touched_by(&self.origin, incoming, plain)?;
         let mut connection = self.lock_for_writing()?;
         let err = self.err();
         let tx = connection
@@ -425,6 +406,18 @@ fn repack(connection: &Connection, origin: &str, touched: &BTreeSet<String>) -> 
         delete.execute(params![key]).map_err(&err)?;
     }
     Ok(())
+}
+
+/// What every connection needs, reading or writing: the wait for the
+/// other side, the `rarray` module the queries take their numbers in, and
+/// the memory map.
+fn set_up(path: &Path, connection: &Connection) -> Result<()> {
+    let err = |e| sql_error(path, e);
+    connection.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+    rusqlite::vtab::array::load_module(connection).map_err(err)?;
+    connection
+        .pragma_update(None, "mmap_size", MMAP_BYTES)
+        .map_err(err)
 }
 
 /// The database's schema version (`PRAGMA user_version`).
