@@ -4,7 +4,7 @@
 
 use crate::bindings::presend::validator::types as wit;
 use crate::error::Error;
-use crate::history::{Attempt, NumberHistory, Outcome};
+use crate::history::{Attempt, Outcome};
 use crate::report::{Columns, Identity, PatientVerdict, Reason, Status};
 
 /// The columns a validator found.
@@ -60,27 +60,14 @@ pub(crate) fn verdict(v: wit::Verdict) -> PatientVerdict {
     }
 }
 
-/// The store's per-number answer as the contract's flat list, each attempt
-/// naming its number by position in `numbers`. Numbers the validator did not
-/// ask about are dropped.
-pub(crate) fn attempts(numbers: &[String], found: Vec<NumberHistory>) -> Vec<wit::Attempt> {
-    let position: std::collections::HashMap<&str, u32> = numbers
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), u32::try_from(i).unwrap_or(u32::MAX)))
-        .collect();
-    let mut flat = Vec::with_capacity(found.iter().map(|h| h.attempts.len()).sum());
-    for h in found {
-        let Some(&number) = position.get(h.number.as_str()) else {
-            continue;
-        };
-        flat.extend(h.attempts.into_iter().map(|a: Attempt| wit::Attempt {
-            number,
-            sent_at: a.sent_at,
-            outcome: outcome(a.outcome),
-        }));
+/// One attempt of the store's answer as the contract has it, naming its
+/// number by position in the numbers asked about.
+pub(crate) fn attempt(number: u32, a: Attempt) -> wit::Attempt {
+    wit::Attempt {
+        number,
+        sent_at: a.sent_at,
+        outcome: outcome(a.outcome),
     }
-    flat
 }
 
 fn outcome(o: Outcome) -> wit::Outcome {

@@ -104,6 +104,43 @@ fn csv_history_matches_numbers_written_differently() {
     assert_eq!(row(&report, 2).status, Status::LikelyToFail);
 }
 
+/// Guards `CsvHistory::lookup_each`, which hands attempts straight from
+/// the file's map: each number's attempts once, at its first position.
+#[test]
+fn csv_history_gives_each_attempt_once_at_its_numbers_first_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.csv");
+    std::fs::write(
+        &path,
+        "mobile_number,sent_at,status,failure_reason\r\n\
+         07700 900123,1970-01-01T00:00:10Z,delivered,\r\n\
+         +447700900456,1970-01-01T00:00:20Z,failed,\r\n\
+         +44 7700 900123,1970-01-01T00:00:30Z,permanent-failure,\r\n",
+    )
+    .unwrap();
+    let store = CsvHistory::load(&path, validator()).unwrap();
+    let asked = [
+        "+447700900456",
+        "+447700900123",
+        "+447700900456",
+        "+447700900999",
+    ];
+    let asked: Vec<String> = asked.map(String::from).into();
+    let mut each = Vec::new();
+    store
+        .lookup_each(&asked, &mut |at, a| each.push((at, a.sent_at, a.outcome)))
+        .unwrap();
+    each.sort_by_key(|&(at, t, _)| (at, t));
+    assert_eq!(
+        each,
+        [
+            (0, 20, Outcome::Failed),
+            (1, 10, Outcome::Delivered),
+            (1, 30, Outcome::PermanentFailure),
+        ]
+    );
+}
+
 #[test]
 fn csv_history_errors_name_the_row_and_column() {
     let dir = tempfile::tempdir().unwrap();

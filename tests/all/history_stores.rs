@@ -480,6 +480,29 @@ fn every_lookup_gives_exactly_the_attempts_rows_after_any_writes(db: &Store) {
                 .collect();
             found.sort_by_key(|(n, t, o)| (n.clone(), *t, *o as u8));
             assert_eq!(found, db.rows(), "after step {step}");
+
+            // Attempt by attempt, as a batch asks: the numbers out of order,
+            // one twice, one not in E.164, one never written. Each attempt
+            // comes once, at the first position of its number.
+            let mut question: Vec<String> = numbers.iter().rev().cloned().collect();
+            question.insert(2, numbers[1].clone());
+            question.push("07700 900100".into());
+            question.push("+447700900999".into());
+            let mut each = Vec::new();
+            looked_up_by
+                .lookup_each(&question, &mut |at, a| {
+                    each.push((at, a.sent_at, a.outcome))
+                })
+                .unwrap();
+            each.sort_by_key(|(at, t, o)| (*at, *t, *o as u8));
+            let first = |n: &str| question.iter().position(|q| q == n).unwrap() as u32;
+            let mut expected: Vec<(u32, i64, Outcome)> = db
+                .rows()
+                .into_iter()
+                .map(|(n, t, o)| (first(&n), t, o))
+                .collect();
+            expected.sort_by_key(|(at, t, o)| (*at, *t, *o as u8));
+            assert_eq!(each, expected, "lookup_each after step {step}");
         }
     }
 }

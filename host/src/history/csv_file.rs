@@ -1,7 +1,7 @@
 //! History from a CSV file: `mobile_number,sent_at,status[,failure_reason][,message_id]`,
 //! one row per message sent. Read whole into memory and indexed by number.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::attempt::{Attempt, HistoryRecord, NumberHistory, parse_outcome};
@@ -221,6 +221,19 @@ impl HistoryStore for CsvHistory {
                 })
             })
             .collect())
+    }
+
+    fn lookup_each(&self, numbers: &[String], found: &mut dyn FnMut(u32, Attempt)) -> Result<()> {
+        // Each number once, at its first position, without copying its attempts.
+        let mut answered = HashSet::new();
+        for (number, at) in numbers.iter().zip(0u32..) {
+            if let Some(attempts) = self.by_number.get(number)
+                && answered.insert(number.as_str())
+            {
+                attempts.iter().for_each(|&a| found(at, a));
+            }
+        }
+        Ok(())
     }
 }
 

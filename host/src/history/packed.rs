@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::attempt::{Attempt, HistoryRecord, NumberHistory, Outcome};
+use super::attempt::{Attempt, HistoryRecord, Outcome};
 use super::receipt::Incoming;
 use crate::error::{Error, Result};
 
@@ -36,26 +36,6 @@ pub(crate) fn key(number: &str) -> Option<i64> {
         return None;
     }
     digits.parse().ok()
-}
-
-/// The number a [`key`] stands for; the inverse of [`key`]. Written digit
-/// by digit: `format!` cost more than the rest of unpacking a number.
-pub(crate) fn number(key: i64) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = key.unsigned_abs();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut out = String::with_capacity(1 + digits.len() - at);
-    out.push(if key < 0 { '-' } else { '+' });
-    out.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
-    out
 }
 
 /// The key of a number about to be written (or repacked), or an error
@@ -126,9 +106,15 @@ pub(crate) fn pack(attempts: &mut [Attempt]) -> Vec<u8> {
     out
 }
 
-/// The history a packed value holds for `key`; an error naming the store
-/// when the value is not one [`pack`] wrote (a row written by hand).
-pub(crate) fn unpack(origin: &str, key: i64, packed: &[u8]) -> Result<NumberHistory> {
+/// Hands each attempt a packed value holds to `found`, in scoring order;
+/// an error naming the store when the value is not one [`pack`] wrote (a
+/// row written by hand). Attempts are decoded straight to the caller, with
+/// no vector per number in between.
+pub(crate) fn unpack_each(
+    origin: &str,
+    packed: &[u8],
+    mut found: impl FnMut(Attempt),
+) -> Result<()> {
     let damaged = || {
         Error::history(
             origin,
@@ -138,31 +124,48 @@ pub(crate) fn unpack(origin: &str, key: i64, packed: &[u8]) -> Result<NumberHist
     if !packed.len().is_multiple_of(ATTEMPT_BYTES) {
         return Err(damaged());
     }
-    // A plain loop into a vector of the right size: collecting into an
-    // `Option<Vec>` grew the vector as it went (measured: a quarter of a
-    // lookup's instructions).
-    let mut attempts = Vec::with_capacity(packed.len() / ATTEMPT_BYTES);
     for a in packed.chunks_exact(ATTEMPT_BYTES) {
         let mut sent_at = [0u8; 8];
         sent_at.copy_from_slice(&a[..8]);
-        attempts.push(Attempt {
+        found(Attempt {
             sent_at: i64::from_be_bytes(sent_at),
             outcome: outcome(a[8]).ok_or_else(damaged)?,
         });
     }
-    Ok(NumberHistory {
-        number: number(key),
-        attempts,
-    })
+    Ok(())
 }
 
-/// The keys of `numbers` that can have history, sorted and without
-/// repeats: sought in key order, each index probe lands beside the last.
-pub(crate) fn keys_to_look_up(numbers: &[String]) -> Vec<i64> {
-    let mut keys: Vec<i64> = numbers.iter().filter_map(|n| key(n)).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    keys
+/// The numbers a lookup was asked about, by key: each key once, sorted (so
+/// each index probe lands beside the last), with the position in the
+/// question of the first number that has it. Numbers that are not E.164
+/// have no key, and no history.
+pub(crate) struct Wanted(Vec<(i64, u32)>);
+
+impl Wanted {
+    /// The keys of `numbers`, and where each was asked.
+    pub(crate) fn new(numbers: &[String]) -> Wanted {
+        let mut wanted: Vec<(i64, u32)> = numbers
+            .iter()
+            .zip(0u32..)
+            .filter_map(|(n, at)| Some((key(n)?, at)))
+            .collect();
+        // By key, then position: the first position of a key stays.
+        wanted.sort_unstable();
+        wanted.dedup_by_key(|(key, _)| *key);
+        Wanted(wanted)
+    }
+
+    /// Every key, in order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = i64> + '_ {
+        self.0.iter().map(|&(key, _)| key)
+    }
+
+    /// Where `key` was asked; `None` for a key not asked about (a store
+    /// answering what it was not asked is ignored, not trusted).
+    pub(crate) fn position(&self, key: i64) -> Option<u32> {
+        let i = self.0.binary_search_by_key(&key, |&(k, _)| k).ok()?;
+        Some(self.0[i].1)
+    }
 }
 
 /// What a write does to `number_histories`: for each number it touched,
@@ -208,12 +211,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_key_is_the_e164_digits_and_back() {
+    fn a_key_is_the_e164_digits() {
         assert_eq!(key("+447700900123"), Some(447_700_900_123));
-        assert_eq!(number(447_700_900_123), "+447700900123");
         assert_eq!(key("+999999999999999"), Some(999_999_999_999_999));
-        assert_eq!(number(7), "+7");
-        assert_eq!(number(999_999_999_999_999), "+999999999999999");
+        assert_eq!(key("+7"), Some(7));
         for not_e164 in [
             "",
             "+",
@@ -256,16 +257,38 @@ mod tests {
                 0, 0, 0, 0, 0, 0, 0, 20, 5,
             ]
         );
-        let back = unpack("db", 447_700_900_001, &packed).unwrap();
-        assert_eq!(back.number, "+447700900001");
-        assert_eq!(back.attempts, attempts);
+        let mut back = Vec::new();
+        unpack_each("db", &packed, |a| back.push(a)).unwrap();
+        assert_eq!(back, attempts);
     }
 
     #[test]
     fn a_damaged_value_is_an_error_naming_the_table() {
         for damaged in [&[0u8; 8][..], &[0, 0, 0, 0, 0, 0, 0, 0, 6]] {
-            let err = unpack("db", 1, damaged).unwrap_err().to_string();
+            let err = unpack_each("db", damaged, |_| {}).unwrap_err().to_string();
             assert!(err.contains("number_histories is damaged"), "{err}");
         }
+    }
+
+    #[test]
+    fn wanted_numbers_are_found_by_key_at_their_first_position() {
+        let asked: Vec<String> = [
+            "+447700900003",
+            "07700 900001",
+            "+447700900001",
+            "+447700900003",
+            "+0447700900002",
+        ]
+        .map(String::from)
+        .into();
+        let wanted = Wanted::new(&asked);
+        // Sorted, each key once; the national and the malformed number have none.
+        assert_eq!(
+            wanted.keys().collect::<Vec<_>>(),
+            [447_700_900_001, 447_700_900_003]
+        );
+        assert_eq!(wanted.position(447_700_900_001), Some(2));
+        assert_eq!(wanted.position(447_700_900_003), Some(0));
+        assert_eq!(wanted.position(447_700_900_002), None);
     }
 }

@@ -38,12 +38,12 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_postgres::PostgresConnectionManager;
 
 use super::attempt::{Attempt, HistoryRecord, NumberHistory, outcome_str, stored_outcome};
-use super::packed::{Repack, key_to_write, keys_to_look_up, touched_by, unpack};
+use super::packed::{Repack, Wanted, key_to_write, touched_by, unpack_each};
 use super::receipt::{
     Incoming, Receipt, Recorded, from_imported, from_receipts, plan, split_import,
 };
 use super::schema::{PACKED_SINCE, SCHEMA_VERSION, refuse_newer, steps_from};
-use super::store::HistoryStore;
+use super::store::{HistoryStore, grouped};
 use crate::error::{Error, Result};
 
 /// How long to wait for a connection (the server's answer, or a free one
@@ -318,8 +318,13 @@ impl<'a> Columns<'a> {
 
 impl HistoryStore for PostgresHistory {
     fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>> {
+        grouped(numbers, |found| self.lookup_each(numbers, found))
+    }
+
+    fn lookup_each(&self, numbers: &[String], found: &mut dyn FnMut(u32, Attempt)) -> Result<()> {
         // Probed in key order, each lands beside the one before.
-        let keys = keys_to_look_up(numbers);
+        let wanted = Wanted::new(numbers);
+        let keys: Vec<i64> = wanted.keys().collect();
         let mut client = self.client()?;
         // Typed, so the statement is sent and answered in one round trip
         // (a plain `query` prepares, executes and closes: three).
@@ -329,9 +334,12 @@ impl HistoryStore for PostgresHistory {
                 &[(&keys, Type::INT8_ARRAY)],
             )
             .map_err(self.err())?;
-        rows.iter()
-            .map(|row| unpack(&self.origin, row.get(0), row.get(1)))
-            .collect()
+        for row in &rows {
+            if let Some(at) = wanted.position(row.get(0)) {
+                unpack_each(&self.origin, row.get(1), |a| found(at, a))?;
+            }
+        }
+        Ok(())
     }
 
     fn record(&self, receipts: &[Receipt]) -> Result<Recorded> {

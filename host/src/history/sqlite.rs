@@ -21,12 +21,12 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
 
 use super::attempt::{Attempt, HistoryRecord, NumberHistory, outcome_str, stored_outcome};
-use super::packed::{Repack, key_to_write, keys_to_look_up, touched_by, unpack};
+use super::packed::{Repack, Wanted, key_to_write, touched_by, unpack_each};
 use super::receipt::{
     Incoming, Receipt, Recorded, from_imported, from_receipts, plan, split_import,
 };
 use super::schema::{PACKED_SINCE, SCHEMA_VERSION, refuse_newer, steps_from};
-use super::store::HistoryStore;
+use super::store::{HistoryStore, each_of, grouped};
 use crate::error::{Error, Result};
 
 /// How long a writer or reader waits for the other before failing.
@@ -300,17 +300,22 @@ impl HistoryStore for SqliteHistory {
     }
 
     fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>> {
-        let connection = self.lock();
-        let err = self.err();
         if !self.packed {
-            return attempts_of(&connection, &self.origin, numbers.iter().cloned());
+            return attempts_of(&self.lock(), &self.origin, numbers.iter().cloned());
         }
-        let keys: Rc<Vec<Value>> = Rc::new(
-            keys_to_look_up(numbers)
-                .into_iter()
-                .map(Value::Integer)
-                .collect(),
-        );
+        grouped(numbers, |found| self.lookup_each(numbers, found))
+    }
+
+    fn lookup_each(&self, numbers: &[String], found: &mut dyn FnMut(u32, Attempt)) -> Result<()> {
+        let connection = self.lock();
+        if !self.packed {
+            let histories = attempts_of(&connection, &self.origin, numbers.iter().cloned())?;
+            each_of(numbers, histories, found);
+            return Ok(());
+        }
+        let err = self.err();
+        let wanted = Wanted::new(numbers);
+        let keys: Rc<Vec<Value>> = Rc::new(wanted.keys().map(Value::Integer).collect());
         // The wanted numbers drive the join: one probe of the key a number.
         let mut query = connection
             .prepare_cached(
@@ -319,16 +324,17 @@ impl HistoryStore for SqliteHistory {
             )
             .map_err(&err)?;
         let mut rows = query.query(params![keys]).map_err(&err)?;
-        let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(&err)? {
-            let key: i64 = row.get(0).map_err(&err)?;
+            let Some(at) = wanted.position(row.get(0).map_err(&err)?) else {
+                continue;
+            };
             let packed = row
                 .get_ref(1)
                 .and_then(|v| Ok(v.as_blob()?))
                 .map_err(&err)?;
-            out.push(unpack(&self.origin, key, packed)?);
+            unpack_each(&self.origin, packed, |a| found(at, a))?;
         }
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -3,7 +3,9 @@
 //! ([`NormaliseNumbers`]), so that history sits below the sandbox and never
 //! calls into it.
 
-use super::attempt::{HistoryRecord, NumberHistory};
+use std::collections::HashMap;
+
+use super::attempt::{Attempt, HistoryRecord, NumberHistory};
 use super::receipt::{Receipt, Recorded};
 use crate::error::{Error, Result};
 
@@ -20,6 +22,27 @@ pub trait HistoryStore: Send + Sync {
     /// [`crate::Error::history_caused_by`]: the batch then fails closed with
     /// that error.
     fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>>;
+
+    /// The same answer handed over attempt by attempt: each attempt to any
+    /// of `numbers`, with the position in `numbers` of its number (the
+    /// first, when a number is listed twice), in any order. This is what
+    /// the validator's `history.lookup` answers with, so the host calls
+    /// this one.
+    ///
+    /// The default calls [`HistoryStore::lookup`] and finds each number's
+    /// position. The built-in stores skip that: they hand over attempts as
+    /// they decode them, with no [`NumberHistory`] (a string and a vector a
+    /// number) in between, nor a map from numbers back to positions
+    /// (measured: 5% of a 100k-row batch's instructions).
+    ///
+    /// # Errors
+    ///
+    /// As [`HistoryStore::lookup`]. Attempts handed over before an error
+    /// are not to be used.
+    fn lookup_each(&self, numbers: &[String], found: &mut dyn FnMut(u32, Attempt)) -> Result<()> {
+        each_of(numbers, self.lookup(numbers)?, found);
+        Ok(())
+    }
 
     /// Records delivery receipts, all of them or none (one transaction):
     /// idempotent and order-proof (see [`Receipt`]). The next lookup sees
@@ -87,5 +110,42 @@ pub trait NormaliseNumbers {
 impl<T: NormaliseNumbers + ?Sized> NormaliseNumbers for &T {
     fn normalise(&self, raw: &[String]) -> Result<Vec<Option<String>>> {
         (**self).normalise(raw)
+    }
+}
+
+/// [`HistoryStore::lookup`] for a store whose own answer is
+/// [`HistoryStore::lookup_each`]: the attempts `each` hands over, grouped
+/// by number, each number named as it was asked.
+pub(crate) fn grouped(
+    numbers: &[String],
+    each: impl FnOnce(&mut dyn FnMut(u32, Attempt)) -> Result<()>,
+) -> Result<Vec<NumberHistory>> {
+    let mut by_position: std::collections::BTreeMap<u32, Vec<Attempt>> = Default::default();
+    each(&mut |at, attempt| by_position.entry(at).or_default().push(attempt))?;
+    Ok(by_position
+        .into_iter()
+        .filter_map(|(at, attempts)| {
+            let number = numbers.get(usize::try_from(at).ok()?)?.clone();
+            Some(NumberHistory { number, attempts })
+        })
+        .collect())
+}
+
+/// Hands each attempt of `histories` to `found` with the position in
+/// `numbers` of its number (the first, when one is listed twice); the
+/// histories of numbers not asked about are dropped.
+pub(crate) fn each_of(
+    numbers: &[String],
+    histories: Vec<NumberHistory>,
+    found: &mut dyn FnMut(u32, Attempt),
+) {
+    let mut position: HashMap<&str, u32> = HashMap::with_capacity(numbers.len());
+    for (n, at) in numbers.iter().zip(0u32..) {
+        position.entry(n.as_str()).or_insert(at);
+    }
+    for history in histories {
+        if let Some(&at) = position.get(history.number.as_str()) {
+            history.attempts.into_iter().for_each(|a| found(at, a));
+        }
     }
 }
