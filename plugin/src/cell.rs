@@ -16,9 +16,11 @@ fn is_invisible(c: char) -> bool {
 /// Removes invisible characters, turns non-breaking spaces into spaces, and
 /// trims whitespace at both ends. Borrows when there is nothing to change.
 pub fn clean_cell(cell: &str) -> Cow<'_, str> {
-    // The common case, checked fast: plain ASCII has nothing invisible.
+    // The common case, checked fast: plain ASCII has nothing invisible,
+    // and its whitespace is six bytes (`str::trim`'s search by `char` was
+    // 3% of a batch in the component).
     if cell.is_ascii() {
-        return Cow::Borrowed(cell.trim());
+        return Cow::Borrowed(trim_ascii_whitespace(cell));
     }
     let needs_rewrite = cell
         .chars()
@@ -38,6 +40,21 @@ pub fn clean_cell(cell: &str) -> Cow<'_, str> {
         })
         .collect();
     Cow::Owned(cleaned.trim().to_string())
+}
+
+/// `cell.trim()` for an ASCII cell: the ASCII characters that are
+/// `char::is_whitespace` are space, tab, LF, vertical tab, form feed and CR
+/// (`u8::is_ascii_whitespace` leaves out the vertical tab).
+fn trim_ascii_whitespace(cell: &str) -> &str {
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r');
+    let bytes = cell.as_bytes();
+    let start = bytes.iter().position(|b| !space(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |i| i + 1);
+    // Both ends are at ASCII bytes, so on character boundaries.
+    cell.get(start..end).unwrap_or("")
 }
 
 /// Whether a cell is a number a spreadsheet wrote in scientific notation,
@@ -79,6 +96,22 @@ mod tests {
         assert_eq!(clean_cell("  07700\u{A0}900123\u{200B} "), "07700 900123");
         assert_eq!(clean_cell("\u{FEFF}NHS Number"), "NHS Number");
         assert!(matches!(clean_cell(" plain "), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn ascii_cells_are_trimmed_as_str_trim_trims_them() {
+        // The oracle is the standard library's `trim`, for every ASCII
+        // character on either side of, and inside, a cell.
+        for c in (0u8..128).map(char::from) {
+            for cell in [
+                format!("{c}"),
+                format!("{c}{c}x{c}"),
+                format!("x{c}y"),
+                format!("{c} 07700 900123\t{c}"),
+            ] {
+                assert_eq!(clean_cell(&cell), cell.trim(), "{cell:?}");
+            }
+        }
     }
 
     #[test]
