@@ -67,6 +67,32 @@ pub fn parse(cell: &str, today: Date) -> Result<Date, DobError> {
     if cell.is_empty() {
         return Err(DobError::Missing);
     }
+    let (year, month, day) = match slashed(cell.as_bytes()) {
+        Some(fields) => fields,
+        None => fields(cell)?,
+    };
+    check(year, month, day, today)
+}
+
+/// `DD/MM/YYYY`, what practice systems and Excel write, read straight from
+/// its bytes: the general reading ([`fields`]) splits, trims and parses
+/// each part, and was 5% of a batch in the component. The two agree on
+/// every cell of this shape (a test runs both).
+fn slashed(cell: &[u8]) -> Option<(i32, u32, u32)> {
+    let &[d1, d2, b'/', m1, m2, b'/', y1, y2, y3, y4] = cell else {
+        return None;
+    };
+    let digits = [d1, d2, m1, m2, y1, y2, y3, y4];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = |ds: &[u8]| ds.iter().fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+    let year = i32::try_from(n(&digits[4..])).ok()?;
+    Some((year, n(&digits[2..4]), n(&digits[..2])))
+}
+
+/// The year, month and day a non-empty cell writes, in any accepted format.
+fn fields(cell: &str) -> Result<(i32, u32, u32), DobError> {
     let date_part = strip_time(cell).ok_or(DobError::Format)?;
     let sep = ['/', '-', '.']
         .into_iter()
@@ -91,6 +117,12 @@ pub fn parse(cell: &str, today: Date) -> Result<Date, DobError> {
         Some(_) => return Err(DobError::Format),
         None => month_by_name(month).ok_or(DobError::Format)?,
     };
+    Ok((year, month, day))
+}
+
+/// A date from its fields, if it exists, is not after `today` and is not
+/// before 1900.
+fn check(year: i32, month: u32, day: u32, today: Date) -> Result<Date, DobError> {
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month as u8).into() {
         return Err(DobError::NotADate);
     }
@@ -246,6 +278,26 @@ mod tests {
             assert_eq!(parse(cell, TODAY), Err(DobError::Format), "{cell}");
         }
         assert_eq!(parse("", TODAY), Err(DobError::Missing));
+    }
+
+    /// Guards the `DD/MM/YYYY` shortcut: on every cell of that shape (days
+    /// and months 00-39, years around each boundary), it and the general
+    /// reading give the same answer.
+    #[test]
+    fn the_slashed_shortcut_reads_as_the_general_reading_does() {
+        let general = |cell: &str| fields(cell).and_then(|(y, m, d)| check(y, m, d, TODAY));
+        for year in [0, 1899, 1900, 1980, 2000, 2024, 2025, 2026, 2027, 9999] {
+            for month in 0..40 {
+                for day in 0..40 {
+                    let cell = format!("{day:02}/{month:02}/{year:04}");
+                    assert_eq!(parse(&cell, TODAY), general(&cell), "{cell}");
+                }
+            }
+        }
+        // Not of the shape: the general reading decides.
+        assert_eq!(slashed(b"5/03/1980"), None);
+        assert_eq!(slashed(b"05/03/198a"), None);
+        assert_eq!(slashed(b"05-03-1980"), None);
     }
 
     #[test]
