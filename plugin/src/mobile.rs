@@ -217,6 +217,10 @@ mod tests {
             "07723 456789...",
             "07\";DROP TABLE;\"",
             "ALPHANUM3R1C",
+            // Characters outside ASCII, digits among them.
+            "07700 90012\u{FF13}",
+            "07700\u{2013}900123",
+            "\u{0660}7700 900123",
         ] {
             assert_eq!(e164(raw), Err(MobileError::Characters), "{raw:?}");
         }

@@ -117,6 +117,12 @@ mod tests {
         assert_eq!(parse("123456789"), Err(NhsError::Length));
         assert_eq!(parse("94347659190"), Err(NhsError::Length));
         assert_eq!(parse("943476591O"), Err(NhsError::Characters));
+        // Outside ASCII: a fullwidth 9, an en dash.
+        assert_eq!(parse("\u{FF19}434765919"), Err(NhsError::Characters));
+        assert_eq!(
+            parse("943\u{2013}476\u{2013}5919"),
+            Err(NhsError::Characters)
+        );
         assert_eq!(parse("9.43477E+09"), Err(NhsError::SpreadsheetNumber));
         assert_eq!(parse(""), Err(NhsError::Missing));
     }
