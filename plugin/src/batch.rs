@@ -238,11 +238,16 @@ impl Batch {
         let mut numbers: Vec<Mobile> = waiting.rows.iter().filter_map(|c| c.mobile).collect();
         numbers.sort_unstable();
         numbers.dedup();
+        // The numbers as asked about become the verdicts' own: each row
+        // takes its number's string, and only a second row with the same
+        // number writes it again (one allocation a row fewer).
+        let mut asked: Vec<Option<String>> = Vec::new();
         let scores = if numbers.is_empty() {
             Vec::new()
         } else {
-            let asked: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
-            let answer = lookup(&asked);
+            let e164: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
+            let answer = lookup(&e164);
+            asked = e164.into_iter().map(Some).collect();
             score_all(answer, numbers.len(), self.now, &self.rules)
         };
         self.numbers_looked_up += numbers.len();
@@ -252,9 +257,8 @@ impl Batch {
         let Waiting { rows, text, ends } = waiting;
         rows.drain(..)
             .map(|mut c| {
-                let score = c
-                    .mobile
-                    .map(|m| scores[numbers.binary_search(&m).expect("asked")]);
+                let number = c.mobile.map(|m| numbers.binary_search(&m).expect("asked"));
+                let score = number.map(|i| scores[i]);
                 if let Some(s) = score.filter(|s| s.likely_to_fail) {
                     c.reasons.push(likely_to_fail(s));
                 }
@@ -267,7 +271,9 @@ impl Batch {
                 Verdict {
                     row: c.row,
                     nhs_number: c.nhs.map(nhs::format),
-                    mobile_number: c.mobile.map(Mobile::e164),
+                    mobile_number: number
+                        .zip(c.mobile)
+                        .map(|(i, m)| asked[i].take().unwrap_or_else(|| m.e164())),
                     status,
                     reasons: c.reasons,
                     success_probability: score.map(|s| s.success_probability),
@@ -493,6 +499,21 @@ mod tests {
         assert_eq!(result.numbers_looked_up, 2);
         assert_eq!(result.encoding, crate::decode::Encoding::Utf8);
         assert_eq!(result.verdicts.len(), 3);
+        // Rows 2 and 4 share a number written two ways: each verdict has
+        // it (the first takes the string asked about, the second its own).
+        let numbers: Vec<Option<&str>> = result
+            .verdicts
+            .iter()
+            .map(|v| v.mobile_number.as_deref())
+            .collect();
+        assert_eq!(
+            numbers,
+            [
+                Some("+447700900002"),
+                Some("+447700900001"),
+                Some("+447700900002")
+            ]
+        );
     }
 
     #[test]
