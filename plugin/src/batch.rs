@@ -99,10 +99,10 @@ impl Waiting {
     fn keep(&mut self, record: table::Record<'_>) -> (usize, std::ops::Range<usize>) {
         let text_start = self.text.len();
         let first = self.ends.len();
-        for cell in record.iter() {
-            self.text.push_str(cell);
-            self.ends.push(self.text.len());
-        }
+        // The record's own text and cell ends, copied whole.
+        let (text, ends) = record.parts();
+        self.text.push_str(text);
+        self.ends.extend(ends.iter().map(|&end| text_start + end));
         (text_start, first..self.ends.len())
     }
 

@@ -100,6 +100,12 @@ impl<'r> Record<'r> {
         self.text.get(start..end)
     }
 
+    /// The cells one after another, and where each ends in that text: the
+    /// record as it is held, to be copied whole.
+    pub fn parts(&self) -> (&'r str, &'r [usize]) {
+        (self.text, self.ends)
+    }
+
     /// Every cell, in order.
     pub fn iter(&self) -> impl Iterator<Item = &'r str> + '_ {
         (0..self.len()).map(|i| self.get(i).unwrap_or(""))
