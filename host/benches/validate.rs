@@ -120,8 +120,16 @@ fn main() {
             .validate(&patients, &with_memory_history)
             .expect("batch");
     });
+    // As a batch asks: attempt by attempt, each with its number's position.
+    let lookup_each = |store: &dyn HistoryStore| {
+        let mut attempts = Vec::new();
+        store
+            .lookup_each(&lookup_numbers, &mut |at, a| attempts.push((at, a)))
+            .expect("lookup");
+        attempts
+    };
     let lookup = median(11, || {
-        history.lookup(&lookup_numbers).expect("lookup");
+        lookup_each(&*history);
     });
     let found = history.lookup(&lookup_numbers).expect("lookup");
     let lookup_label = format!(
@@ -132,7 +140,7 @@ fn main() {
     );
     let pg_history: Arc<dyn HistoryStore> = Arc::new(pg_store);
     let pg_lookup = median(11, || {
-        pg_history.lookup(&lookup_numbers).expect("lookup");
+        lookup_each(&*pg_history);
     });
     let pg_found = pg_history.lookup(&lookup_numbers).expect("lookup");
     assert_eq!(

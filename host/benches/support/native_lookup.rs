@@ -1,28 +1,19 @@
 //! What the host does for the component, done for the validation core run
 //! natively: the benchmark and `tests/all/native.rs` both include this file.
 
-use std::collections::HashMap;
-
 use presend_host::history::{Attempt, HistoryStore, Outcome};
 
 /// What the host does for the component, done for the native core: look
-/// the numbers up, and answer with (position, attempt) pairs.
+/// the numbers up as the sandbox does (`lookup_each`), and answer with
+/// (position, attempt) pairs.
 pub fn native_lookup(
     history: &dyn HistoryStore,
     numbers: &[String],
 ) -> Vec<(u32, presend_plugin::Attempt)> {
-    let position: HashMap<&str, u32> = numbers
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i as u32))
-        .collect();
     let mut out = Vec::new();
-    for h in history.lookup(numbers).expect("lookup") {
-        let Some(&i) = position.get(h.number.as_str()) else {
-            continue;
-        };
-        out.extend(h.attempts.into_iter().map(|a| (i, native(a))));
-    }
+    history
+        .lookup_each(numbers, &mut |at, a| out.push((at, native(a))))
+        .expect("lookup");
     out
 }
 

@@ -114,15 +114,20 @@ impl<T: NormaliseNumbers + ?Sized> NormaliseNumbers for &T {
 }
 
 /// [`HistoryStore::lookup`] for a store whose own answer is
-/// [`HistoryStore::lookup_each`]: the attempts `each` hands over, grouped
-/// by number, each number named as it was asked.
+/// [`HistoryStore::lookup_each`] and which hands over each number's
+/// attempts one after another (SQLite and PostgreSQL decode one packed
+/// value at a time): the attempts grouped by number, each number named as
+/// it was asked.
 pub(crate) fn grouped(
     numbers: &[String],
     each: impl FnOnce(&mut dyn FnMut(u32, Attempt)) -> Result<()>,
 ) -> Result<Vec<NumberHistory>> {
-    let mut by_position: std::collections::BTreeMap<u32, Vec<Attempt>> = Default::default();
-    each(&mut |at, attempt| by_position.entry(at).or_default().push(attempt))?;
-    Ok(by_position
+    let mut runs: Vec<(u32, Vec<Attempt>)> = Vec::new();
+    each(&mut |at, attempt| match runs.last_mut() {
+        Some((last, attempts)) if *last == at => attempts.push(attempt),
+        _ => runs.push((at, vec![attempt])),
+    })?;
+    Ok(runs
         .into_iter()
         .filter_map(|(at, attempts)| {
             let number = numbers.get(usize::try_from(at).ok()?)?.clone();
