@@ -139,6 +139,16 @@ fn csv_history_gives_each_attempt_once_at_its_numbers_first_position() {
             (1, 30, Outcome::PermanentFailure),
         ]
     );
+    // Sorted and distinct, as the validator asks.
+    let asked: Vec<String> = ["+447700900123", "+447700900456", "+447700900999"]
+        .map(String::from)
+        .into();
+    let mut each = Vec::new();
+    store
+        .lookup_each(&asked, &mut |at, a| each.push((at, a.sent_at)))
+        .unwrap();
+    each.sort();
+    assert_eq!(each, [(0, 10), (0, 30), (1, 20)]);
 }
 
 #[test]
