@@ -86,17 +86,22 @@ fn history_is_asked_once_per_batch_with_distinct_numbers() {
     );
 }
 
-#[test]
-fn csv_history_matches_numbers_written_differently() {
+/// A history CSV of `text` in a new temporary directory (kept while the
+/// directory is).
+fn history_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.csv");
-    std::fs::write(
-        &path,
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn csv_history_matches_numbers_written_differently() {
+    let (_dir, path) = history_file(
         "mobile_number,sent_at,status,failure_reason\r\n\
          +44 (0)7700 900123,2026-11-20T10:00:00Z,delivered,\r\n\
          07700900123,2026-11-25 10:00:00,temporary-failure,Phone off\r\n",
-    )
-    .unwrap();
+    );
     let store: Arc<dyn HistoryStore> = Arc::new(CsvHistory::load(&path, validator()).unwrap());
     let report = validator()
         .validate(ONE.as_bytes(), &options(Some(store)))
@@ -108,16 +113,12 @@ fn csv_history_matches_numbers_written_differently() {
 /// the file's map: each number's attempts once, at its first position.
 #[test]
 fn csv_history_gives_each_attempt_once_at_its_numbers_first_position() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.csv");
-    std::fs::write(
-        &path,
+    let (_dir, path) = history_file(
         "mobile_number,sent_at,status,failure_reason\r\n\
          07700 900123,1970-01-01T00:00:10Z,delivered,\r\n\
          +447700900456,1970-01-01T00:00:20Z,failed,\r\n\
          +44 7700 900123,1970-01-01T00:00:30Z,permanent-failure,\r\n",
-    )
-    .unwrap();
+    );
     let store = CsvHistory::load(&path, validator()).unwrap();
     let asked = [
         "+447700900456",
@@ -153,13 +154,9 @@ fn csv_history_gives_each_attempt_once_at_its_numbers_first_position() {
 
 #[test]
 fn csv_history_errors_name_the_row_and_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("history.csv");
-    std::fs::write(
-        &path,
+    let (_dir, path) = history_file(
         "mobile_number,sent_at,status\r\n07700900123,2026-11-20T10:00:00Z,delivered\r\n\r\n07700900124,2026-11-20T10:00:00Z,bounced\r\n",
-    )
-    .unwrap();
+    );
     let err = CsvHistory::load(&path, validator())
         .unwrap_err()
         .to_string();
