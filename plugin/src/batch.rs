@@ -272,8 +272,7 @@ impl Batch {
                     row: c.row,
                     nhs_number: c.nhs.map(nhs::format),
                     mobile_number: number
-                        .zip(c.mobile)
-                        .map(|(i, m)| asked[i].take().unwrap_or_else(|| m.e164())),
+                        .map(|i| asked[i].take().unwrap_or_else(|| numbers[i].e164())),
                     status,
                     reasons: c.reasons,
                     success_probability: score.map(|s| s.success_probability),
