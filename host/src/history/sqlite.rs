@@ -300,9 +300,6 @@ impl HistoryStore for SqliteHistory {
     }
 
     fn lookup(&self, numbers: &[String]) -> Result<Vec<NumberHistory>> {
-        if !self.packed {
-            return attempts_of(&self.lock(), &self.origin, numbers.iter().cloned());
-        }
         grouped(numbers, |found| self.lookup_each(numbers, found))
     }
 

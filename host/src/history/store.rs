@@ -116,8 +116,8 @@ impl<T: NormaliseNumbers + ?Sized> NormaliseNumbers for &T {
 /// [`HistoryStore::lookup`] for a store whose own answer is
 /// [`HistoryStore::lookup_each`] and which hands over each number's
 /// attempts one after another (SQLite and PostgreSQL decode one packed
-/// value at a time): the attempts grouped by number, each number named as
-/// it was asked.
+/// value, or one old schema's number, at a time): the attempts grouped by
+/// number, each number named as it was asked.
 pub(crate) fn grouped(
     numbers: &[String],
     each: impl FnOnce(&mut dyn FnMut(u32, Attempt)) -> Result<()>,
