@@ -13,7 +13,9 @@
 //! - cold start: compiling the component, loading it precompiled, and
 //!   loading it through the precompiled cache (a re-deploy or a restart);
 //! - the same validation core run natively, and the wasm/native ratios;
-//! - peak RSS of the process.
+//! - peak RSS of the process;
+//! - GOV.UK Notify's own phone check on the same numbers, when a checkout
+//!   of it is at hand (`support/notify.rs`), against the warm batch.
 //!
 //! Figures, not pass/fail: machines here are shared and noisy, so targets
 //! are compared by a person reading medians, never asserted.
@@ -36,8 +38,11 @@ use native_lookup::native_lookup;
 #[path = "support/data.rs"]
 mod data;
 use data::{
-    ATTEMPTS, HISTORY_NUMBERS, NOW, PATIENTS, history, mobile, patient_file_of, write_history_csv,
+    ATTEMPTS, HISTORY_NUMBERS, NOW, PATIENTS, history, mobile, patient_file_of, phone_cells,
+    write_history_csv,
 };
+#[path = "support/notify.rs"]
+mod notify;
 
 fn main() {
     let mut rng = fastrand::Rng::with_seed(20_261_127);
@@ -295,6 +300,33 @@ fn main() {
     );
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS of this process: {} MiB", kib / 1024);
+    }
+
+    // Last, so that its minute of Python does not sit between the runs above.
+    let presend_numbers: Vec<Option<String>> = report
+        .patients
+        .iter()
+        .map(|p| p.mobile_number.clone())
+        .collect();
+    println!();
+    match notify::phone_check(&phone_cells(&patients), 3) {
+        Ok(check) => {
+            println!(
+                "GOV.UK Notify's phone check alone, the same {}k numbers (median of 3): {:.2} s",
+                check.numbers.len() / 1000,
+                check.median.as_secs_f64()
+            );
+            println!(
+                "  presend end to end, warm host, SQLite history, is {:.0}x faster (target: 50x)",
+                check.median.as_secs_f64() / e2e.as_secs_f64()
+            );
+            println!(
+                "  Notify and presend normalise {} of the {} numbers the same",
+                notify::agreeing(&presend_numbers, &check.numbers),
+                check.numbers.len()
+            );
+        }
+        Err(why) => println!("GOV.UK Notify's phone check: {why}"),
     }
 }
 

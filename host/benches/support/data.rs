@@ -114,3 +114,14 @@ pub fn write_history_csv(path: &std::path::Path, records: &[HistoryRecord]) {
         writeln!(out, "{},{sent_at},{status}", r.number).expect("write");
     }
 }
+
+/// The phone cell of each row of a file from `patient_file_of`, as
+/// uploaded (the last column; the file has no quoted cells).
+pub fn phone_cells(file: &[u8]) -> Vec<&str> {
+    std::str::from_utf8(file)
+        .expect("the bench's files are UTF-8")
+        .lines()
+        .skip(1)
+        .map(|line| line.rsplit(',').next().unwrap_or(""))
+        .collect()
+}

@@ -6,7 +6,9 @@
 //! SQLite), and a 1,000,000-row file made the same way. Prints medians of
 //! repeated runs of `presend validate ... --format json` (stdout to
 //! /dev/null, the compile cache warm), and the peak RSS of each process,
-//! each beside its target. Figures, not pass/fail: machines here are
+//! each beside its target; and GOV.UK Notify's own phone check on the
+//! same numbers, when a checkout of it is at hand (`support/notify.rs`).
+//! Figures, not pass/fail: machines here are
 //! shared and noisy.
 
 use std::path::Path;
@@ -19,7 +21,11 @@ use presend_host::history::{HistoryStore, SqliteHistory};
 #[allow(dead_code)]
 #[path = "../../benches/support/data.rs"]
 mod data;
-use data::{NOW, PATIENTS, history, patient_file_of};
+use data::{NOW, PATIENTS, history, patient_file_of, phone_cells};
+// Notify's check; this bench compares times only, not numbers.
+#[allow(dead_code)]
+#[path = "../../benches/support/notify.rs"]
+mod notify;
 
 /// The 1,000,000-row file's rows.
 const BIG: usize = 1_000_000;
@@ -29,7 +35,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     // Drawn in the order validate.rs draws them, so the data is the same.
     let patients = dir.path().join("patients.csv");
-    std::fs::write(&patients, patient_file_of(&mut rng, PATIENTS)).expect("write patients");
+    let patient_file = patient_file_of(&mut rng, PATIENTS);
+    std::fs::write(&patients, &patient_file).expect("write patients");
     let _small = patient_file_of(&mut rng, 10);
     let db = dir.path().join("history.db");
     let store = SqliteHistory::create(&db).expect("create db");
@@ -105,6 +112,18 @@ fn main() {
         large.0.as_secs_f64() / small.0.as_secs_f64(),
         large.1 / 1024
     );
+
+    println!();
+    match notify::phone_check(&phone_cells(&patient_file), 3) {
+        Ok(check) => println!(
+            "GOV.UK Notify's phone check alone, the same {}k numbers (median of 3): {:.2} s; \
+             presend validate as a whole process is {:.0}x faster (target: 25x)",
+            check.numbers.len() / 1000,
+            check.median.as_secs_f64(),
+            check.median.as_secs_f64() / small.0.as_secs_f64()
+        ),
+        Err(why) => println!("GOV.UK Notify's phone check: {why}"),
+    }
 }
 
 fn size_kib(path: &Path) -> u64 {
