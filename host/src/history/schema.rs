@@ -56,7 +56,8 @@ pub(crate) const PACKED_SINCE: i64 = 3;
 pub(crate) struct Step {
     /// For SQLite.
     pub(crate) sqlite: &'static str,
-    /// For PostgreSQL.
+    /// For PostgreSQL (read only by the `postgres` feature's store).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) postgres: &'static str,
 }
 
