@@ -9,11 +9,15 @@
 //!     cargo run --release --example repeat -- examples/patients.csv none 11
 //!
 //! The history is anything `presend validate --history` takes (a CSV, a
-//! SQLite file, a `postgres://` URL), or `none`.
+//! SQLite file, a `postgres://` URL), or `none`. It runs with the allocator
+//! the `presend` command ships with (mimalloc), as `presend serve` would.
 
 use std::time::{Duration, Instant};
 
 use presend_host::{Limits, Runtime, Validator, history};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

@@ -28,6 +28,11 @@ use presend_host::history::{
 };
 use presend_host::{BatchOptions, Runtime, Validator};
 
+// The allocator the `presend` command ships with: the warm figures are the
+// library as `presend serve` runs it. (An embedder's allocator is its own.)
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "support/native_lookup.rs"]
 mod native_lookup;
 // The tests' throwaway server; the bench leaves some of it unused.

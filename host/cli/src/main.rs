@@ -14,6 +14,13 @@ mod commands;
 #[cfg(feature = "serve")]
 mod service;
 
+// mimalloc in place of glibc's malloc: a warm 100k-row batch took 6.4% fewer
+// instructions with history (6.9% without; callgrind), all of it the host's
+// own allocations (lifting each verdict's strings into the report, and
+// dropping the report). The validate bench runs with it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Checks a practice's patient CSV before a batch SMS: who is accepted, who is
 /// rejected (bad NHS number, no UK mobile, bad date of birth, duplicate...)
 /// and whose number is likely to fail because of its delivery history.
