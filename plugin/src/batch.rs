@@ -5,8 +5,9 @@
 //! takes their verdicts page by page ([`Batch::next_verdicts`]), the rows a
 //! chunk completed judged with one history question for their numbers. What
 //! the batch keeps is the rows of the last chunk, the text of the row being
-//! read, and one entry (12 bytes) for each valid NHS number seen, to find
-//! duplicates: not the file, nor its rows.
+//! read, and one slot (12 bytes, the table at most half full) for each
+//! valid NHS number seen, to find duplicates ([`Seen`]): not the file, nor
+//! its rows.
 //!
 //! The rows waiting for history keep their cells in one buffer the batch
 //! reuses chunk after chunk, not a string each: allocation was a third of
@@ -14,7 +15,7 @@
 //! 1 KB a row before).
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::decode::{Decoder, Encoding};
 use crate::dob::{self, Date};
@@ -22,6 +23,7 @@ use crate::history::{self, Attempt, Score};
 use crate::mobile::{self, Mobile};
 use crate::nhs;
 use crate::rules::Rules;
+use crate::seen::Seen;
 use crate::table::{self, Columns, FileError};
 use crate::verdict::{Reason, ReasonCode, Status, Verdict, status_of};
 
@@ -56,7 +58,7 @@ pub struct Batch {
     decoder: Decoder,
     reader: table::Reader,
     /// Each valid NHS number seen, with the first row that has it.
-    seen: BTreeMap<u64, u32>,
+    seen: Seen,
     /// Rows checked, waiting for their history.
     waiting: Waiting,
     /// Rows judged, waiting to be taken.
@@ -136,7 +138,7 @@ impl Batch {
             today: Date::from_unix(now),
             decoder: Decoder::new(),
             reader: table::Reader::new(),
-            seen: BTreeMap::new(),
+            seen: Seen::new(),
             waiting: Waiting::default(),
             judged: VecDeque::new(),
             ended: false,
@@ -328,7 +330,7 @@ impl Batch {
             if let Some(n) = checked.nhs {
                 // A valid NHS number seen in an earlier row: the first row
                 // keeps it, every later one is rejected.
-                let first = *seen.entry(n).or_insert(checked.row);
+                let first = seen.first_row(n, checked.row);
                 if first != checked.row {
                     let reason = Reason {
                         code: ReasonCode::DuplicateNhsNumber,

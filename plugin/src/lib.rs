@@ -17,6 +17,7 @@ mod identity;
 pub mod mobile;
 pub mod nhs;
 pub mod rules;
+pub mod seen;
 pub mod table;
 mod uk_mobiles;
 pub mod verdict;
