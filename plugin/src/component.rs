@@ -29,6 +29,13 @@ wit_bindgen::generate!({
     path: "../wit/1.0.0",
 });
 
+// Talc in place of wasm32's default dlmalloc: a warm 100k-row batch took
+// 3.1% fewer instructions with history (2.2% without; callgrind), most of
+// it in freeing each page's verdicts after the host has read them, and
+// 200,000 rows fit in 22 MiB of guest memory instead of 24.
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 struct Component;
 
 export!(Component);
