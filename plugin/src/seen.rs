@@ -80,12 +80,12 @@ impl Seen {
     /// check digit is not compared).
     pub fn first_row(&mut self, number: u64, row: u32) -> u32 {
         debug_assert!(number < 10_000_000_000, "not an NHS number");
-        if let Table::Hashed { slots, len } = &mut self.table {
-            if (*len + 1) * 2 > slots.len() {
-                match grown(slots) {
-                    Some(bigger) => *slots = bigger,
-                    None => self.order(),
-                }
+        if let Table::Hashed { slots, len } = &mut self.table
+            && (*len + 1) * 2 > slots.len()
+        {
+            match grown(slots) {
+                Some(bigger) => *slots = bigger,
+                None => self.order(),
             }
         }
         match &mut self.table {
