@@ -5,9 +5,9 @@
 //! takes their verdicts page by page ([`Batch::next_verdicts`]), the rows a
 //! chunk completed judged with one history question for their numbers. What
 //! the batch keeps is the rows of the last chunk, the text of the row being
-//! read, and one slot (12 bytes, the table at most half full) for each
-//! valid NHS number seen, to find duplicates ([`Seen`]): not the file, nor
-//! its rows.
+//! read, and an 8-byte slot (in a table at most half full) for each valid
+//! NHS number seen, to find duplicates ([`Seen`]): not the file, nor its
+//! rows.
 //!
 //! The rows waiting for history keep their cells in one buffer the batch
 //! reuses chunk after chunk, not a string each: allocation was a third of
