@@ -237,9 +237,23 @@ impl Batch {
         waiting: &mut Waiting,
         lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>,
     ) -> VecDeque<Verdict> {
-        let mut numbers: Vec<Mobile> = waiting.rows.iter().filter_map(|c| c.mobile).collect();
-        numbers.sort_unstable();
-        numbers.dedup();
+        // Each distinct number once, in order, and each row's place in
+        // that list (`u32::MAX` for none), found in one sort.
+        let mut by_number: Vec<(Mobile, u32)> = waiting
+            .rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((c.mobile?, i as u32)))
+            .collect();
+        by_number.sort_unstable();
+        let mut numbers: Vec<Mobile> = Vec::new();
+        let mut place = vec![u32::MAX; waiting.rows.len()];
+        for (m, i) in by_number {
+            if numbers.last() != Some(&m) {
+                numbers.push(m);
+            }
+            place[i as usize] = (numbers.len() - 1) as u32;
+        }
         // The numbers as asked about become the verdicts' own: each row
         // takes its number's string, and only a second row with the same
         // number writes it again (one allocation a row fewer).
@@ -258,8 +272,9 @@ impl Batch {
         let blocks = self.rules.likely_to_fail.blocks_batch;
         let Waiting { rows, text, ends } = waiting;
         rows.drain(..)
-            .map(|mut c| {
-                let number = c.mobile.map(|m| numbers.binary_search(&m).expect("asked"));
+            .zip(place)
+            .map(|(mut c, place)| {
+                let number = (place != u32::MAX).then_some(place as usize);
                 let score = number.map(|i| scores[i]);
                 if let Some(s) = score.filter(|s| s.likely_to_fail) {
                     c.reasons.push(likely_to_fail(s));
