@@ -5,8 +5,8 @@
 //!
 //! Notify's code is not ours to ship: `notify_phone_check.py` imports it
 //! from a checkout of <https://github.com/alphagov/notifications-utils>
-//! named by `NOTIFY_UTILS`, with `phonenumbers` installed. Without them the
-//! benches print what to install in place of the comparison.
+//! named by `NOTIFY_UTILS`, with its requirements installed. Without them
+//! the benches print what to install in place of the comparison.
 
 use std::process::Command;
 use std::time::Duration;
@@ -24,7 +24,8 @@ pub struct NotifyCheck {
 const SCRIPT: &str = include_str!("notify_phone_check.py");
 
 const SETUP: &str = "set NOTIFY_UTILS to a checkout of https://github.com/alphagov/notifications-utils \
-     and `pip install phonenumbers` (python3 3.11 or later)";
+     and install it with its requirements, phonenumbers among them (`pip install -e CHECKOUT`; \
+     python3 3.11 or later)";
 
 /// Runs Notify's phone check on `cells` (phone cells as uploaded), or says
 /// why it could not.

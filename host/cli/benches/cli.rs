@@ -8,8 +8,7 @@
 //! /dev/null, the compile cache warm), and the peak RSS of each process,
 //! each beside its target; and GOV.UK Notify's own phone check on the
 //! same numbers, when a checkout of it is at hand (`support/notify.rs`).
-//! Figures, not pass/fail: machines here are
-//! shared and noisy.
+//! Figures, not pass/fail: machines here are shared and noisy.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
