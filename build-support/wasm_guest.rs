@@ -29,9 +29,11 @@ pub fn build_component(root: &Path, package: &str, artifact: &str) -> Vec<u8> {
 }
 
 /// [`build_component`] with a cargo feature of the package turned on. Such
-/// a build gets a target directory of its own (`wasm-guests-<feature>`):
-/// in the shared one, it and the plain build would overwrite each other's
-/// `.wasm` between building it and reading it.
+/// builds get a target directory of their own (`wasm-guests-features`): in
+/// the shared one, one and a plain build run by another build script at the
+/// same time would overwrite each other's `.wasm` between building it and
+/// reading it. Builds with features share it, so only one build script may
+/// make them (`tests/guests/build.rs`, one after another).
 pub fn build_component_with(
     root: &Path,
     package: &str,
@@ -40,14 +42,14 @@ pub fn build_component_with(
 ) -> Vec<u8> {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo"));
     let dir_name = match feature {
-        Some(feature) => format!("wasm-guests-{feature}"),
-        None => "wasm-guests".to_string(),
+        Some(_) => "wasm-guests-features",
+        None => "wasm-guests",
     };
     // OUT_DIR is <target>[/<triple>]/<profile>/build/<pkg>-<hash>/out: find <target>.
     let target_dir = out_dir
         .ancestors()
         .find(|dir| dir.join("CACHEDIR.TAG").exists())
-        .map_or_else(|| out_dir.join("guest-target"), |t| t.join(&dir_name));
+        .map_or_else(|| out_dir.join("guest-target"), |t| t.join(dir_name));
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);

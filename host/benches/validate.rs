@@ -341,7 +341,7 @@ fn main() {
 fn native_stream(
     rules: &presend_plugin::Rules,
     file: &[u8],
-    mut lookup: impl FnMut(&[String]) -> Vec<(u32, presend_plugin::Attempt)>,
+    mut lookup: impl FnMut(&[presend_plugin::mobile::Mobile]) -> Vec<(u32, presend_plugin::Attempt)>,
 ) -> usize {
     let mut batch = presend_plugin::Batch::new(rules.clone(), NOW);
     let mut verdicts = 0;

@@ -1,7 +1,8 @@
 //! One batch through a component, in the version of the world it
-//! implements: for 1.1.0 the file in chunks and the verdicts page by page as
-//! they are ready, so neither side holds the whole file or all its verdicts;
-//! for 1.0.0 the whole file, then every verdict from `finish`. Each answer
+//! implements: for 1.2.0 and 1.1.0 the file in chunks and the verdicts page
+//! by page as they are ready (compact ones from 1.2.0), so neither side
+//! holds the whole file or all its verdicts; for 1.0.0 the whole file, then
+//! every verdict from `finish`. Each answer
 //! is checked against the file as it comes, and each call gets what is left
 //! of the batch's time budget.
 
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use wasmtime::Store;
 use wasmtime::component::ResourceAny;
 
+use crate::bindings::presend::validator::types as wit;
 use crate::contract;
 use crate::error::{Error, Result};
 use crate::lift;
@@ -90,8 +92,12 @@ pub(crate) fn run(
         }
     };
     match world {
+        World::Compact(exports) => {
+            let calls = PageCalls::Compact(exports.presend_validator_validator().batch());
+            run.paged(calls, session)
+        }
         World::Paged(exports) => {
-            let calls = exports.presend_validator_validator().batch();
+            let calls = PageCalls::Verdicts(exports.presend_validator_validator().batch());
             run.paged(calls, session)
         }
         World::Whole(exports) => {
@@ -101,10 +107,98 @@ pub(crate) fn run(
     }
 }
 
-/// A 1.1.0 component's batch calls.
-type PagedCalls<'a> = crate::bindings::exports::presend::validator::validator::GuestBatch<'a>;
+/// A 1.2.0 component's batch calls.
+type CompactCalls<'a> = crate::bindings::exports::presend::validator::validator::GuestBatch<'a>;
+/// A 1.1.0 component's.
+type PagedCalls<'a> = crate::bindings::v1_1::exports::presend::validator::validator::GuestBatch<'a>;
 /// A 1.0.0 component's.
 type WholeCalls<'a> = crate::bindings::v1_0::exports::presend::validator::validator::GuestBatch<'a>;
+
+/// The batch calls of a component that gives its verdicts page by page.
+enum PageCalls<'a> {
+    /// 1.2.0: compact verdicts, history asked with `lookup-mobiles`.
+    Compact(CompactCalls<'a>),
+    /// 1.1.0: verdicts, history asked with `lookup`.
+    Verdicts(PagedCalls<'a>),
+}
+
+/// One page of verdicts, as the component's version gives them.
+enum Page {
+    Compact(Vec<wit::CompactVerdict>),
+    Verdicts(Vec<wit::Verdict>),
+}
+
+impl Page {
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Page::Compact(page) => page.len(),
+            Page::Verdicts(page) => page.len(),
+        }
+    }
+
+    /// The verdicts, compact ones expanded: `Err` when one breaks the contract.
+    fn verdicts(self) -> std::result::Result<Vec<wit::Verdict>, String> {
+        match self {
+            Page::Compact(page) => page.into_iter().map(lift::expand).collect(),
+            Page::Verdicts(page) => Ok(page),
+        }
+    }
+}
+
+/// The same call on either version's batch calls.
+macro_rules! each {
+    ($calls:expr, $c:ident => $call:expr) => {
+        match $calls {
+            PageCalls::Compact($c) => $call,
+            PageCalls::Verdicts($c) => $call,
+        }
+    };
+}
+
+impl PageCalls<'_> {
+    fn push(
+        &self,
+        store: &mut Store<Sandbox>,
+        session: ResourceAny,
+        chunk: &[u8],
+    ) -> wasmtime::Result<std::result::Result<(), wit::FileError>> {
+        each!(self, c => c.call_push(store, session, chunk))
+    }
+
+    fn end(
+        &self,
+        store: &mut Store<Sandbox>,
+        session: ResourceAny,
+    ) -> wasmtime::Result<std::result::Result<(), wit::FileError>> {
+        each!(self, c => c.call_end(store, session))
+    }
+
+    fn next(
+        &self,
+        store: &mut Store<Sandbox>,
+        session: ResourceAny,
+        max: u32,
+    ) -> wasmtime::Result<std::result::Result<Page, wit::FileError>> {
+        Ok(match self {
+            PageCalls::Compact(c) => c.call_next_compact(store, session, max)?.map(Page::Compact),
+            PageCalls::Verdicts(c) => c
+                .call_next_verdicts(store, session, max)?
+                .map(Page::Verdicts),
+        })
+    }
+
+    fn columns(
+        &self,
+        store: &mut Store<Sandbox>,
+        session: ResourceAny,
+    ) -> wasmtime::Result<Option<wit::Columns>> {
+        each!(self, c => c.call_columns(store, session))
+    }
+}
 
 /// The sink failed: the batch is void.
 fn unwritten(source: std::io::Error) -> Error {
@@ -195,11 +289,11 @@ impl Running<'_, '_> {
         }
     }
 
-    /// 1.1.0: push a chunk, take the verdicts it completed, and again; then
-    /// `end`, and the last pages.
+    /// 1.2.0 and 1.1.0: push a chunk, take the verdicts it completed, and
+    /// again; then `end`, and the last pages.
     fn paged(
         mut self,
-        calls: PagedCalls<'_>,
+        calls: PageCalls<'_>,
         session: ResourceAny,
     ) -> wasmtime::Result<Result<Ran>> {
         let mut buffer = vec![0; CHUNK_BYTES];
@@ -215,7 +309,7 @@ impl Running<'_, '_> {
                 Err(e) => return Ok(Err(e)),
             };
             self.bound(0);
-            if let Err(e) = self.timed(|s, _| calls.call_push(s, session, &buffer[..n]))? {
+            if let Err(e) = self.timed(|s, _| calls.push(s, session, &buffer[..n]))? {
                 return Ok(Err(lift::file_error(e)));
             }
             if let Err(e) = self.drain(&calls, session, &mut pages)? {
@@ -224,7 +318,7 @@ impl Running<'_, '_> {
         }
         drop(buffer);
         self.bound(0);
-        if let Err(e) = self.timed(|s, _| calls.call_end(s, session))? {
+        if let Err(e) = self.timed(|s, _| calls.end(s, session))? {
             return Ok(Err(lift::file_error(e)));
         }
         if let Err(e) = self.drain(&calls, session, &mut pages)? {
@@ -244,14 +338,14 @@ impl Running<'_, '_> {
     /// Takes every verdict ready, page by page, into the sink.
     fn drain(
         &mut self,
-        calls: &PagedCalls<'_>,
+        calls: &PageCalls<'_>,
         session: ResourceAny,
         pages: &mut Pages,
     ) -> wasmtime::Result<Result<()>> {
         loop {
             // The first page after a chunk judges all its rows at once.
             self.bound(self.max_rows);
-            let page = match self.timed(|s, _| calls.call_next_verdicts(s, session, PAGE))? {
+            let page = match self.timed(|s, _| calls.next(s, session, PAGE))? {
                 Ok(page) => page,
                 Err(e) => return Ok(Err(lift::file_error(e))),
             };
@@ -265,6 +359,10 @@ impl Running<'_, '_> {
                 );
                 return Ok(Err(self.violation(message)));
             }
+            let page = match page.verdicts() {
+                Ok(page) => page,
+                Err(message) => return Ok(Err(self.violation(message))),
+            };
             if let Err(message) = pages.contract.check(&page, self.max_rows) {
                 return Ok(Err(self.violation(message)));
             }
@@ -287,12 +385,12 @@ impl Running<'_, '_> {
     /// them to the sink and keeps them in `pages`.
     fn columns(
         &mut self,
-        calls: &PagedCalls<'_>,
+        calls: &PageCalls<'_>,
         session: ResourceAny,
         pages: &mut Pages,
     ) -> wasmtime::Result<Result<()>> {
         self.bound(0);
-        let Some(columns) = self.timed(|s, _| calls.call_columns(s, session))? else {
+        let Some(columns) = self.timed(|s, _| calls.columns(s, session))? else {
             return Ok(Err(self.violation(
                 "verdicts, or the end of the file, without the columns of a header row".into(),
             )));

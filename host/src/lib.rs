@@ -122,9 +122,9 @@
 //!    (one store's data and the host's imports), `runtime` (the engine,
 //!    linker, a fresh limited store per call, counters), `cache` (bytes to
 //!    a compiled component).
-//! 4. `options`; `world` (the world's versions, 1.1.0 and 1.0.0, and the
-//!    calls they share); `batch` (a batch through either, page by page or
-//!    whole); `validator` (a loaded component, its constructors, and its
+//! 4. `options`; `world` (the world's versions, 1.2.0, 1.1.0 and 1.0.0,
+//!    and the calls they share); `batch` (a batch through any of them, page
+//!    by page or whole); `validator` (a loaded component, its constructors, and its
 //!    calls).
 //! 5. [`deployment`]: rule versions, the deploy directory, preflight, live
 //!    swaps.

@@ -142,41 +142,83 @@ impl types::Host for Sandbox {}
 
 impl history::Host for Sandbox {
     fn lookup(&mut self, numbers: Vec<String>) -> wasmtime::Result<Vec<wit::Attempt>> {
-        if numbers.len() > self.history_numbers {
+        let mut attempts = Vec::new();
+        if let Some(store) = self.store_for(numbers.len())? {
+            self.answer(&*store, &numbers, |number, a| {
+                attempts.push(lift::attempt(number, a));
+            })?;
+        }
+        Ok(attempts)
+    }
+
+    fn lookup_mobiles(&mut self, numbers: Vec<u64>) -> wasmtime::Result<wit::Attempts> {
+        let mut answer = wit::Attempts {
+            number: Vec::new(),
+            sent_at: Vec::new(),
+            outcome: Vec::new(),
+        };
+        let Some(store) = self.store_for(numbers.len())? else {
+            return Ok(answer);
+        };
+        let numbers: Vec<String> = numbers.into_iter().map(lift::uk_mobile_e164).collect();
+        self.answer(&*store, &numbers, |number, a| {
+            answer.number.push(number);
+            answer.sent_at.push(a.sent_at);
+            answer.outcome.push(lift::outcome(a.outcome));
+        })?;
+        Ok(answer)
+    }
+}
+
+impl Sandbox {
+    /// Both lookups start here: the store to ask about `count` numbers, or
+    /// `None` when there is none (every number is new); a trap when a call
+    /// may not ask about so many.
+    fn store_for(&mut self, count: usize) -> wasmtime::Result<Option<Arc<dyn HistoryStore>>> {
+        if count > self.history_numbers {
             tracing::warn!(
-                numbers = numbers.len(),
+                numbers = count,
                 limit = self.history_numbers,
                 "validator asked about too many numbers"
             );
             return Err(self.over(Limit::HistoryNumbers(self.history_numbers)));
         }
-        let Some(store) = &self.history else {
-            tracing::debug!(
-                numbers = numbers.len(),
-                "no history store: every number is new"
-            );
-            return Ok(Vec::new());
-        };
+        if self.history.is_none() {
+            tracing::debug!(numbers = count, "no history store: every number is new");
+        }
+        Ok(self.history.clone())
+    }
+
+    /// Both lookups: hands each attempt `store` has for `numbers` to
+    /// `found`, and counts what was seen. A store that fails makes the
+    /// guest trap.
+    fn answer(
+        &mut self,
+        store: &dyn HistoryStore,
+        numbers: &[String],
+        mut found: impl FnMut(u32, crate::history::Attempt),
+    ) -> wasmtime::Result<()> {
         let started = std::time::Instant::now();
-        let mut attempts = Vec::new();
-        let asked = store.lookup_each(&numbers, &mut |number, a| {
-            attempts.push(lift::attempt(number, a));
+        let (mut attempts, mut after_now) = (0, 0);
+        let now = self.now.unwrap_or(i64::MAX);
+        let asked = store.lookup_each(numbers, &mut |number, a| {
+            attempts += 1;
+            after_now += usize::from(a.sent_at > now);
+            found(number, a);
         });
         match asked {
             Ok(()) => {
                 // A batch asks about once a chunk: count them all.
                 self.seen.numbers += numbers.len();
-                self.seen.attempts += attempts.len();
-                if let Some(now) = self.now {
-                    self.seen.after_now += attempts.iter().filter(|a| a.sent_at > now).count();
-                }
+                self.seen.attempts += attempts;
+                self.seen.after_now += after_now;
                 tracing::debug!(
                     numbers = numbers.len(),
-                    attempts = attempts.len(),
+                    attempts,
                     micros = started.elapsed().as_micros() as u64,
                     "history lookup"
                 );
-                Ok(attempts)
+                Ok(())
             }
             Err(e) => {
                 tracing::warn!(numbers = numbers.len(), "history lookup failed");

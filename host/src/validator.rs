@@ -177,8 +177,9 @@ impl Validator {
     }
 
     /// The version of the contract's world the component implements:
-    /// [`crate::WIT_VERSION`], whose verdicts come page by page, or 1.0.0,
-    /// whose verdicts come all at once at the end of the file.
+    /// [`crate::WIT_VERSION`], whose verdicts come page by page with their
+    /// numbers as integers; 1.1.0, page by page with them as strings; or
+    /// 1.0.0, whose verdicts come all at once at the end of the file.
     pub fn world_version(&self) -> &'static str {
         self.instances.pre.version()
     }
@@ -258,8 +259,8 @@ impl Validator {
 
     /// Validates one batch as its file is read from `input`, handing each
     /// verdict to `sink` as soon as it is ready, in file order. Neither the
-    /// file nor its verdicts are held whole (by a validator of the current
-    /// world: a 1.0.0 one is given the whole file and answers at the end),
+    /// file nor its verdicts are held whole (by a validator of 1.1.0 or
+    /// later: a 1.0.0 one is given the whole file and answers at the end),
     /// so memory stays bounded however big the file. The verdicts count only
     /// once this returns `Ok` (see [`VerdictSink`]).
     ///

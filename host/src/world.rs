@@ -1,17 +1,18 @@
 //! The contract's world, as this host implements it: its version, whether a
 //! component's imports and exports fit it, and the calls common to every
-//! minor version it runs (1.1.0, and 1.0.0 through `finish`).
+//! minor version it runs (1.2.0; 1.1.0 through `next-verdicts`; 1.0.0
+//! through `finish`).
 
 use wasmtime::Store;
 use wasmtime::component::{InstancePre, ResourceAny};
 
 use crate::bindings::presend::validator::types as wit;
-use crate::bindings::{PreSendValidator, PreSendValidatorPre, v1_0};
+use crate::bindings::{PreSendValidator, PreSendValidatorPre, v1_0, v1_1};
 use crate::error::{Error, Result};
 use crate::sandbox::Sandbox;
 
 /// The version of `wit/validator.wit` this host implements.
-pub const WIT_VERSION: &str = "1.1.0";
+pub const WIT_VERSION: &str = "1.2.0";
 
 /// Its major version: a component must implement this one.
 pub(crate) const WIT_MAJOR: u64 = 1;
@@ -48,8 +49,10 @@ pub(crate) fn check(imports: &[String], exports: &[String], origin: &str) -> Res
 
 /// A component linked once, in the version of the world it implements.
 pub(crate) enum WorldPre {
+    /// 1.2.0: compact verdicts page by page.
+    Compact(PreSendValidatorPre<Sandbox>),
     /// 1.1.0: verdicts page by page.
-    Paged(PreSendValidatorPre<Sandbox>),
+    Paged(v1_1::PreSendValidatorPre<Sandbox>),
     /// 1.0.0: the whole file, then every verdict from `finish`.
     Whole(v1_0::PreSendValidatorPre<Sandbox>),
 }
@@ -58,19 +61,22 @@ impl WorldPre {
     /// Binds the exports of the newest version `pre` implements. (The
     /// linker matches imports by semver, so one linker serves both.)
     pub(crate) fn new(pre: InstancePre<Sandbox>) -> wasmtime::Result<WorldPre> {
-        match PreSendValidatorPre::new(pre.clone()) {
-            Ok(paged) => Ok(WorldPre::Paged(paged)),
-            Err(newest) => v1_0::PreSendValidatorPre::new(pre)
-                .map(WorldPre::Whole)
-                // Neither: say what the current version misses.
-                .map_err(|_| newest),
-        }
+        let newest = match PreSendValidatorPre::new(pre.clone()) {
+            Ok(compact) => return Ok(WorldPre::Compact(compact)),
+            Err(newest) => newest,
+        };
+        v1_1::PreSendValidatorPre::new(pre.clone())
+            .map(WorldPre::Paged)
+            .or_else(|_| v1_0::PreSendValidatorPre::new(pre).map(WorldPre::Whole))
+            // None: say what the current version misses.
+            .map_err(|_| newest)
     }
 
     /// The world's version the component implements.
     pub(crate) fn version(&self) -> &'static str {
         match self {
-            WorldPre::Paged(_) => WIT_VERSION,
+            WorldPre::Compact(_) => WIT_VERSION,
+            WorldPre::Paged(_) => "1.1.0",
             WorldPre::Whole(_) => "1.0.0",
         }
     }
@@ -78,6 +84,7 @@ impl WorldPre {
     /// A fresh instance in `store`.
     pub(crate) fn instantiate(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<World> {
         Ok(match self {
+            WorldPre::Compact(pre) => World::Compact(pre.instantiate(store)?),
             WorldPre::Paged(pre) => World::Paged(pre.instantiate(store)?),
             WorldPre::Whole(pre) => World::Whole(pre.instantiate(store)?),
         })
@@ -86,8 +93,10 @@ impl WorldPre {
 
 /// An instance's exports.
 pub(crate) enum World {
+    /// 1.2.0.
+    Compact(PreSendValidator),
     /// 1.1.0.
-    Paged(PreSendValidator),
+    Paged(v1_1::PreSendValidator),
     /// 1.0.0.
     Whole(v1_0::PreSendValidator),
 }
@@ -96,6 +105,7 @@ pub(crate) enum World {
 macro_rules! either {
     ($world:expr, $v:ident => $call:expr) => {
         match $world {
+            World::Compact($v) => $call,
             World::Paged($v) => $call,
             World::Whole($v) => $call,
         }

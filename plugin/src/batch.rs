@@ -215,7 +215,7 @@ impl Batch {
     pub fn next_verdicts(
         &mut self,
         max: usize,
-        lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>,
+        lookup: impl FnOnce(&[Mobile]) -> Vec<(u32, Attempt)>,
     ) -> Result<Vec<Verdict>, FileError> {
         if let Some(e) = &self.error {
             return Err(e.clone());
@@ -235,7 +235,7 @@ impl Batch {
     fn judge(
         &mut self,
         waiting: &mut Waiting,
-        lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>,
+        lookup: impl FnOnce(&[Mobile]) -> Vec<(u32, Attempt)>,
     ) -> VecDeque<Verdict> {
         // Each distinct number once, in order, and each row's place in
         // that list (`u32::MAX` for none), found in one sort.
@@ -254,16 +254,10 @@ impl Batch {
             }
             place[i as usize] = (numbers.len() - 1) as u32;
         }
-        // The numbers as asked about become the verdicts' own: each row
-        // takes its number's string, and only a second row with the same
-        // number writes it again (one allocation a row fewer).
-        let mut asked: Vec<Option<String>> = Vec::new();
         let scores = if numbers.is_empty() {
             Vec::new()
         } else {
-            let e164: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
-            let answer = lookup(&e164);
-            asked = e164.into_iter().map(Some).collect();
+            let answer = lookup(&numbers);
             score_all(answer, numbers.len(), self.now, &self.rules)
         };
         self.numbers_looked_up += numbers.len();
@@ -287,9 +281,8 @@ impl Batch {
                 };
                 Verdict {
                     row: c.row,
-                    nhs_number: c.nhs.map(nhs::format),
-                    mobile_number: number
-                        .map(|i| asked[i].take().unwrap_or_else(|| numbers[i].e164())),
+                    nhs_number: c.nhs,
+                    mobile_number: number.map(|i| numbers[i].digits()),
                     status,
                     reasons: c.reasons,
                     success_probability: score.map(|s| s.success_probability),
@@ -307,7 +300,7 @@ impl Batch {
     /// A problem with the file as a whole.
     pub fn finish(
         mut self,
-        lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>,
+        lookup: impl FnOnce(&[Mobile]) -> Vec<(u32, Attempt)>,
     ) -> Result<BatchResult, FileError> {
         self.end()?;
         let verdicts = self.next_verdicts(usize::MAX, lookup)?;
@@ -494,9 +487,14 @@ mod tests {
     use crate::history::Outcome;
 
     const NOW: i64 = 1_795_770_000;
+
+    fn e164(numbers: &[Mobile]) -> Vec<String> {
+        numbers.iter().map(|m| m.e164()).collect()
+    }
+
     const CSV: &[u8] = b"NHS Number,Mobile\n9990000018,07700900002\n9990000026,+447700900001\n9990000034,07700 900002\n";
 
-    fn run(lookup: impl FnOnce(&[String]) -> Vec<(u32, Attempt)>) -> BatchResult {
+    fn run(lookup: impl FnOnce(&[Mobile]) -> Vec<(u32, Attempt)>) -> BatchResult {
         let mut batch = Batch::new(Rules::default_rules(), NOW);
         batch.push(&CSV[..10]).unwrap();
         batch.push(&CSV[10..]).unwrap();
@@ -508,26 +506,25 @@ mod tests {
         let mut calls = 0;
         let result = run(|numbers| {
             calls += 1;
-            assert_eq!(numbers, ["+447700900001", "+447700900002"]);
+            assert_eq!(e164(numbers), ["+447700900001", "+447700900002"]);
             Vec::new()
         });
         assert_eq!(calls, 1);
         assert_eq!(result.numbers_looked_up, 2);
         assert_eq!(result.encoding, crate::decode::Encoding::Utf8);
         assert_eq!(result.verdicts.len(), 3);
-        // Rows 2 and 4 share a number written two ways: each verdict has
-        // it (the first takes the string asked about, the second its own).
-        let numbers: Vec<Option<&str>> = result
+        // Rows 2 and 4 share a number written two ways: each verdict has it.
+        let numbers: Vec<Option<String>> = result
             .verdicts
             .iter()
-            .map(|v| v.mobile_number.as_deref())
+            .map(|v| v.mobile_number.map(mobile::e164))
             .collect();
         assert_eq!(
             numbers,
             [
-                Some("+447700900002"),
-                Some("+447700900001"),
-                Some("+447700900002")
+                Some("+447700900002".to_string()),
+                Some("+447700900001".to_string()),
+                Some("+447700900002".to_string())
             ]
         );
     }
@@ -556,7 +553,7 @@ mod tests {
     #[test]
     fn pages_come_as_rows_arrive() {
         let mut batch = Batch::new(Rules::default_rules(), NOW);
-        let none = |_: &[String]| -> Vec<(u32, Attempt)> { panic!("no page yet") };
+        let none = |_: &[Mobile]| -> Vec<(u32, Attempt)> { panic!("no page yet") };
         // The header and half a row: nothing to judge.
         batch.push(b"NHS Number,Mobile\n9990000018,0770").unwrap();
         assert!(batch.columns().is_some());
@@ -567,7 +564,7 @@ mod tests {
         let mut asked = Vec::new();
         let page = batch
             .next_verdicts(10, |numbers| {
-                asked.push(numbers.to_vec());
+                asked.push(e164(numbers));
                 Vec::new()
             })
             .unwrap();

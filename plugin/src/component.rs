@@ -1,9 +1,11 @@
 //! The wit-bindgen glue: `wit/validator.wit` on one side, the plain Rust
 //! validator on the other. Nothing here decides anything about patients.
 //!
-//! With the feature `contract-1-0` it implements the world as version 1.0.0
-//! was released (`wit/1.0.0/`: no `end`, `next-verdicts` or `columns`): the
-//! tests build it so, to prove hosts still run 1.0.0 validators.
+//! With the feature `contract-1-1` it implements the world as version 1.1.0
+//! was released (`wit/1.1.0/`: no `next-compact` or `lookup-mobiles`), and
+//! with `contract-1-0` as 1.0.0 was (`wit/1.0.0/`: no `end`, `next-verdicts`
+//! or `columns` either): the tests build it so, to prove hosts still run
+//! validators of those versions.
 
 use std::cell::{Cell, RefCell};
 use std::sync::Once;
@@ -14,14 +16,20 @@ use presend::validator::{history, log};
 
 use crate::batch::Batch;
 use crate::history::{Attempt, Outcome};
+use crate::mobile::Mobile;
 use crate::rules::{Rules, RulesError};
 use crate::table::FileError;
 use crate::verdict::{Reason, Status, Verdict};
 
-#[cfg(not(feature = "contract-1-0"))]
+#[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
 wit_bindgen::generate!({
     world: "pre-send-validator",
     path: "../wit",
+});
+#[cfg(feature = "contract-1-1")]
+wit_bindgen::generate!({
+    world: "pre-send-validator",
+    path: "../wit/1.1.0",
 });
 #[cfg(feature = "contract-1-0")]
 wit_bindgen::generate!({
@@ -125,6 +133,34 @@ impl BatchSession {
     }
 }
 
+impl BatchSession {
+    /// The next page of up to `max` verdicts, history asked with `lookup`;
+    /// after the last, the batch's summary is logged.
+    #[cfg(not(feature = "contract-1-0"))]
+    fn page(
+        &self,
+        max: u32,
+        lookup: fn(&[Mobile]) -> Vec<(u32, Attempt)>,
+    ) -> Result<Vec<Verdict>, t::FileError> {
+        install_panic_hook();
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        let (page, done) = self.with(|batch| {
+            let page = batch.next_verdicts(max, lookup)?;
+            Ok((page, batch.is_done()))
+        })?;
+        let counts = self.counts.get().add(&page);
+        self.counts.set(counts);
+        if page.is_empty() && done && !self.logged.replace(true) {
+            let batch = self.batch.borrow();
+            if let Some(batch) = batch.as_ref() {
+                let (numbers, future) = batch.history_counts();
+                log_summary(counts, numbers, future, batch.encoding());
+            }
+        }
+        Ok(page)
+    }
+}
+
 impl GuestBatch for BatchSession {
     fn open(rules: String, now: i64) -> Result<wit::Batch, t::RulesError> {
         install_panic_hook();
@@ -172,22 +208,16 @@ impl GuestBatch for BatchSession {
 
     #[cfg(not(feature = "contract-1-0"))]
     fn next_verdicts(&self, max: u32) -> Result<Vec<t::Verdict>, t::FileError> {
-        install_panic_hook();
-        let max = usize::try_from(max).unwrap_or(usize::MAX);
-        let (page, done) = self.with(|batch| {
-            let page = batch.next_verdicts(max, lookup)?;
-            Ok((page, batch.is_done()))
-        })?;
-        let counts = self.counts.get().add(&page);
-        self.counts.set(counts);
-        if page.is_empty() && done && !self.logged.replace(true) {
-            let batch = self.batch.borrow();
-            if let Some(batch) = batch.as_ref() {
-                let (numbers, future) = batch.history_counts();
-                log_summary(counts, numbers, future, batch.encoding());
-            }
-        }
-        Ok(page.into_iter().map(verdict).collect())
+        Ok(self.page(max, lookup)?.into_iter().map(verdict).collect())
+    }
+
+    #[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
+    fn next_compact(&self, max: u32) -> Result<Vec<t::CompactVerdict>, t::FileError> {
+        Ok(self
+            .page(max, lookup_mobiles)?
+            .into_iter()
+            .map(compact)
+            .collect())
     }
 
     #[cfg(not(feature = "contract-1-0"))]
@@ -197,8 +227,10 @@ impl GuestBatch for BatchSession {
     }
 }
 
-fn lookup(numbers: &[String]) -> Vec<(u32, Attempt)> {
-    history::lookup(numbers)
+/// History through `history.lookup`, the numbers as E.164 strings.
+fn lookup(numbers: &[Mobile]) -> Vec<(u32, Attempt)> {
+    let numbers: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
+    history::lookup(&numbers)
         .into_iter()
         .map(|a| {
             let attempt = Attempt {
@@ -206,6 +238,30 @@ fn lookup(numbers: &[String]) -> Vec<(u32, Attempt)> {
                 outcome: outcome(a.outcome),
             };
             (a.number, attempt)
+        })
+        .collect()
+}
+
+/// History through `history.lookup-mobiles` (1.2.0), the numbers as
+/// integers and the answer one list a field.
+#[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
+fn lookup_mobiles(numbers: &[Mobile]) -> Vec<(u32, Attempt)> {
+    let numbers: Vec<u64> = numbers.iter().map(|m| m.digits()).collect();
+    let t::Attempts {
+        number,
+        sent_at,
+        outcome: outcomes,
+    } = history::lookup_mobiles(&numbers);
+    number
+        .into_iter()
+        .zip(sent_at)
+        .zip(outcomes)
+        .map(|((number, sent_at), o)| {
+            let attempt = Attempt {
+                sent_at,
+                outcome: outcome(o),
+            };
+            (number, attempt)
         })
         .collect()
 }
@@ -282,6 +338,19 @@ fn status(s: Status) -> t::Status {
 
 fn verdict(v: Verdict) -> t::Verdict {
     t::Verdict {
+        row: v.row,
+        nhs_number: v.nhs_number.map(crate::nhs::format),
+        mobile_number: v.mobile_number.map(crate::mobile::e164),
+        status: status(v.status),
+        reasons: v.reasons.into_iter().map(reason).collect(),
+        success_probability: v.success_probability,
+        cells: v.cells,
+    }
+}
+
+#[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
+fn compact(v: Verdict) -> t::CompactVerdict {
+    t::CompactVerdict {
         row: v.row,
         nhs_number: v.nhs_number,
         mobile_number: v.mobile_number,

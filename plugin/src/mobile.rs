@@ -15,10 +15,12 @@ pub struct Mobile(u64);
 impl Mobile {
     /// E.164: `+447700900123`.
     pub fn e164(self) -> String {
-        let mut out = String::with_capacity(13);
-        out.push_str("+44");
-        push_ten_digits(&mut out, self.0);
-        out
+        e164(self.0)
+    }
+
+    /// The national number without its 0, as one integer: `7700900123`.
+    pub fn digits(self) -> u64 {
+        self.0
     }
 
     /// As staff write it: `07700 900123`.
@@ -26,6 +28,15 @@ impl Mobile {
         let digits = self.0.to_string();
         format!("0{} {}", &digits[..4], &digits[4..])
     }
+}
+
+/// E.164 of a UK mobile's national number without its 0, as
+/// [`Mobile::digits`] gives it: `+447700900123` for `7700900123`.
+pub fn e164(digits: u64) -> String {
+    let mut out = String::with_capacity(13);
+    out.push_str("+44");
+    push_ten_digits(&mut out, digits);
+    out
 }
 
 /// Why a cell is not a UK mobile number.

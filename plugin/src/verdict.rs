@@ -106,10 +106,13 @@ impl Status {
 pub struct Verdict {
     /// Spreadsheet row: header = 1, first patient = 2.
     pub row: u32,
-    /// The 10 digits, when valid.
-    pub nhs_number: Option<String>,
-    /// E.164, when a valid UK mobile.
-    pub mobile_number: Option<String>,
+    /// The 10 digits as one integer, when valid ([`crate::nhs::format`]
+    /// writes them).
+    pub nhs_number: Option<u64>,
+    /// The UK mobile's national number without its 0 (`7700900123`, as
+    /// [`crate::mobile::Mobile::digits`] gives it), when valid;
+    /// [`crate::mobile::e164`] writes it.
+    pub mobile_number: Option<u64>,
     /// Accepted, rejected or likely-to-fail.
     pub status: Status,
     /// Every reason that applies.

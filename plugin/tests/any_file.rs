@@ -4,6 +4,7 @@
 //! spreadsheet numbers it.
 
 use presend_plugin::cell::clean_cell;
+use presend_plugin::mobile::Mobile;
 use presend_plugin::{Attempt, Batch, BatchResult, FileError, Outcome, Rules};
 use proptest::prelude::*;
 
@@ -168,12 +169,12 @@ fn verdicts_pages(bytes: &[u8], chunk: usize) -> usize {
 
 /// History in which every number ending in an odd digit had one failed
 /// message a day ago; records what was asked.
-fn failing(numbers: &[String], asked: &mut Vec<Vec<String>>) -> Vec<(u32, Attempt)> {
+fn failing(numbers: &[Mobile], asked: &mut Vec<Vec<Mobile>>) -> Vec<(u32, Attempt)> {
     asked.push(numbers.to_vec());
     numbers
         .iter()
         .enumerate()
-        .filter(|(_, n)| n.bytes().last().is_some_and(|d| d % 2 == 1))
+        .filter(|(_, n)| n.digits() % 2 == 1)
         .map(|(i, _)| {
             let attempt = Attempt {
                 sent_at: NOW - 86_400,

@@ -177,25 +177,28 @@ fn a_result_far_larger_than_the_file_is_refused() {
 #[test]
 fn a_guest_asking_about_too_many_numbers_is_stopped() {
     let runtime = runtime(Limits::default());
-    // 10^7 numbers: more data than a batch of ten rows may hand over.
-    let e = expect_err(misbehave(&runtime, "lookup 10000000"));
-    let budget = (1 << 20) + 1024 * ten_rows().len();
-    assert!(
-        matches!(e, Error::LimitExceeded { limit: Limit::OutputBytes(b), .. } if b == budget),
-        "{e:?}"
-    );
-    // 1,000 numbers fit the budget, but a file of 12 lines has at most 12.
-    let e = expect_err(misbehave(&runtime, "lookup 1000"));
-    assert!(
-        matches!(
-            e,
-            Error::LimitExceeded {
-                limit: Limit::HistoryNumbers(12),
-                ..
-            }
-        ),
-        "{e:?}"
-    );
+    // Both lookups: numbers as strings (1.1.0) and as integers (1.2.0).
+    for lookup in ["lookup", "lookup-mobiles"] {
+        // 10^7 numbers: more data than a batch of ten rows may hand over.
+        let e = expect_err(misbehave(&runtime, &format!("{lookup} 10000000")));
+        let budget = (1 << 20) + 1024 * ten_rows().len();
+        assert!(
+            matches!(e, Error::LimitExceeded { limit: Limit::OutputBytes(b), .. } if b == budget),
+            "{lookup}: {e:?}"
+        );
+        // 1,000 numbers fit the budget, but a file of 12 lines has at most 12.
+        let e = expect_err(misbehave(&runtime, &format!("{lookup} 1000")));
+        assert!(
+            matches!(
+                e,
+                Error::LimitExceeded {
+                    limit: Limit::HistoryNumbers(12),
+                    ..
+                }
+            ),
+            "{lookup}: {e:?}"
+        );
+    }
     real_validator_still_works(&runtime);
 }
 
@@ -249,6 +252,15 @@ fn verdicts_that_do_not_fit_the_file_are_refused() {
         ),
         // Each page alone fits; the second repeats the first's row.
         ("pages-repeat", "row 2 has more than one verdict"),
+        // Compact verdicts (1.2.0) whose integers are no number of theirs.
+        (
+            "nhs-too-long",
+            "row 2 has an NHS number of more than 10 digits",
+        ),
+        (
+            "mobile-not-uk",
+            "row 2 has a mobile number that is not a UK mobile's national number",
+        ),
     ] {
         match expect_err(misbehave(&runtime, behaviour)) {
             Error::ContractViolation { message, .. } => {
@@ -257,7 +269,7 @@ fn verdicts_that_do_not_fit_the_file_are_refused() {
             other => panic!("{behaviour}: expected a contract violation, got {other:?}"),
         }
     }
-    assert_eq!(runtime.counters().contract_violations, 5);
+    assert_eq!(runtime.counters().contract_violations, 7);
     real_validator_still_works(&runtime);
 }
 

@@ -1,5 +1,6 @@
 //! Streamed batches: the file read as it comes and verdicts handed over page
-//! by page (world 1.1.0), while 1.0.0 validators still run, whole.
+//! by page (world 1.2.0 compact, 1.1.0 as they are), while 1.0.0 validators
+//! still run, whole.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use presend_host::{
     BatchOptions, Columns, Error, ErrorKind, Limits, PatientVerdict, Runtime, Validator,
     VerdictSink, WIT_VERSION,
 };
-use presend_test_guests::VALIDATOR_1_0_0;
+use presend_test_guests::{VALIDATOR_1_0_0, VALIDATOR_1_1_0};
 
 use crate::common::{
     MemoryHistory, NOW, example, numbered_patients, options, validator, wit_version,
@@ -59,15 +60,8 @@ fn the_embedded_validator_implements_the_current_world() {
 }
 
 #[test]
-fn a_1_0_0_validator_still_runs_and_agrees_with_the_current_one() {
+fn validators_of_1_1_0_and_1_0_0_still_run_and_agree_with_the_current_one() {
     let runtime = Runtime::new().unwrap();
-    let old = validator_1_0_0(&runtime);
-    assert_eq!(old.world_version(), "1.0.0");
-    assert!(
-        old.imports().iter().all(|i| i.ends_with("@1.0.0")),
-        "{:?}",
-        old.imports()
-    );
     let history: Arc<dyn HistoryStore> = Arc::new(
         presend_host::history::CsvHistory::load(example("history.csv"), validator()).unwrap(),
     );
@@ -78,19 +72,54 @@ fn a_1_0_0_validator_still_runs_and_agrees_with_the_current_one() {
         history: Some(history.clone()),
     };
     let new = validator().validate(&file, &options(validator())).unwrap();
-    let old_report = old.validate(&file, &options(&old)).unwrap();
-    assert_eq!(old_report.patients, new.patients);
-    assert_eq!(old_report.summary, new.summary);
-    assert_eq!(old_report.columns, new.columns);
-    // The example has likely-to-fail patients: history was read by both.
+    // The example has likely-to-fail patients: history was read.
     assert!(new.summary.likely_to_fail > 0);
-    assert_eq!(old_report.history.numbers, new.history.numbers);
+    for (bytes, version) in [(VALIDATOR_1_1_0, "1.1.0"), (VALIDATOR_1_0_0, "1.0.0")] {
+        let old = Validator::load(&runtime, bytes, &format!("validator-{version}.wasm"))
+            .unwrap_or_else(|e| panic!("a {version} validator loads: {e}"));
+        assert_eq!(old.world_version(), version);
+        let suffix = format!("@{version}");
+        assert!(
+            old.imports().iter().all(|i| i.ends_with(&suffix)),
+            "{:?}",
+            old.imports()
+        );
+        let old_report = old.validate(&file, &options(&old)).unwrap();
+        assert_eq!(old_report.patients, new.patients, "{version}");
+        assert_eq!(old_report.summary, new.summary, "{version}");
+        assert_eq!(old_report.columns, new.columns, "{version}");
+        assert_eq!(old_report.history.numbers, new.history.numbers, "{version}");
 
-    // And a file refused as a whole is refused alike.
-    let no_mobile = b"NHS Number,Name\n9990000018,A\n";
-    let errors =
-        [validator(), &old].map(|v| v.validate(no_mobile, &options(v)).unwrap_err().to_string());
-    assert_eq!(errors[0], errors[1]);
+        // And a file refused as a whole is refused alike.
+        let no_mobile = b"NHS Number,Name\n9990000018,A\n";
+        let errors = [validator(), &old]
+            .map(|v| v.validate(no_mobile, &options(v)).unwrap_err().to_string());
+        assert_eq!(errors[0], errors[1], "{version}");
+    }
+}
+
+/// 1.2.0 gives an NHS number as an integer: the host writes back the
+/// zeros it starts with. 0000000019 is valid: of its first nine digits only
+/// the ninth, 1, counts, weighing 1 x 2 = 2, and 11 - 2 = 9 is its check
+/// digit (the NHS's modulus 11).
+/// The 1.1.0 validator, whose numbers are strings, is the second opinion.
+#[test]
+fn an_nhs_number_that_starts_with_zeros_keeps_them() {
+    let runtime = Runtime::new().unwrap();
+    let old = Validator::load(&runtime, VALIDATOR_1_1_0, "validator-1.1.0.wasm").unwrap();
+    let file = b"NHS Number,Mobile\n0000000019,07700900123\n";
+    for v in [validator(), &old] {
+        let options = BatchOptions {
+            rules: v.default_rules().clone(),
+            now: NOW,
+            history: None,
+        };
+        let report = v.validate(file, &options).unwrap();
+        let patient = &report.patients[0];
+        assert_eq!(patient.status, presend_host::Status::Accepted);
+        assert_eq!(patient.nhs_number.as_deref(), Some("0000000019"));
+        assert_eq!(patient.mobile_number.as_deref(), Some("+447700900123"));
+    }
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! Builds the test guests into `OUT_DIR`:
 //! - `hostile.wasm` from `hostile/`, exactly as the real validator is built
 //!   (`build-support/wasm_guest.rs`);
-//! - `validator-1.0.0.wasm`: the real validator built against the world as
-//!   1.0.0 was released (`wit/1.0.0/`, the plugin's feature `contract-1-0`),
-//!   to prove hosts still run 1.0.0 validators;
+//! - `validator-1.1.0.wasm` and `validator-1.0.0.wasm`: the real validator
+//!   built against the world as 1.1.0 and 1.0.0 were released (`wit/1.1.0/`
+//!   and `wit/1.0.0/`, the plugin's features `contract-1-1` and
+//!   `contract-1-0`), to prove hosts still run validators of those versions;
 //! - components of other versions of the world, and one that imports WASI,
 //!   as wit-component's dummy modules: their functions only trap, which is
 //!   enough, because the host must refuse them before calling anything.
@@ -63,13 +64,20 @@ fn main() {
         Some("contract-1-0"),
     );
     write(&out_dir.join("validator-1.0.0.wasm"), &v1_0);
+    let v1_1 = wasm_guest::build_component_with(
+        &root,
+        "presend-plugin",
+        "presend_plugin",
+        Some("contract-1-1"),
+    );
+    write(&out_dir.join("validator-1.1.0.wasm"), &v1_1);
 
     let wit =
         std::fs::read_to_string(root.join("wit/validator.wit")).expect("reading wit/validator.wit");
-    let ours = "@1.1.0";
+    let ours = "@1.2.0";
     assert!(
         wit.contains(ours),
-        "wit/validator.wit is no longer version 1.1.0: update build.rs"
+        "wit/validator.wit is no longer version 1.2.0: update build.rs"
     );
     write(
         &out_dir.join("world-v2.wasm"),

@@ -3,16 +3,17 @@
 
 use presend_host::history::{Attempt, HistoryStore, Outcome};
 
-/// What the host does for the component, done for the native core: look
-/// the numbers up as the sandbox does (`lookup_each`), and answer with
-/// (position, attempt) pairs.
+/// What the host does for the component, done for the native core: write
+/// each number in E.164 and look them up as the sandbox does
+/// (`lookup_each`), and answer with (position, attempt) pairs.
 pub fn native_lookup(
     history: &dyn HistoryStore,
-    numbers: &[String],
+    numbers: &[presend_plugin::mobile::Mobile],
 ) -> Vec<(u32, presend_plugin::Attempt)> {
+    let numbers: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
     let mut out = Vec::new();
     history
-        .lookup_each(numbers, &mut |at, a| out.push((at, native(a))))
+        .lookup_each(&numbers, &mut |at, a| out.push((at, native(a))))
         .expect("lookup");
     out
 }

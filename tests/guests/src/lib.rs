@@ -21,3 +21,10 @@ pub const WANTS_WASI: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wants-wa
 /// nothing; it is here because hosts must keep running 1.0.0 validators.
 pub const VALIDATOR_1_0_0: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/validator-1.0.0.wasm"));
+
+/// The real validator, built against the world as 1.1.0 was released
+/// (`wit/1.1.0/`): verdicts page by page with their numbers as strings, and
+/// history asked with `lookup`. Here because hosts must keep running 1.1.0
+/// validators.
+pub const VALIDATOR_1_1_0: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/validator-1.1.0.wasm"));

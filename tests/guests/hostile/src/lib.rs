@@ -11,16 +11,19 @@
 //! | `escape`        | tries files, environment and network; reports what it got   |
 //! | `verdicts N`    | `N` verdicts, whatever the file                             |
 //! | `lookup N`      | asks the host for the history of `N` numbers                |
+//! | `lookup-mobiles N` | the same, with `lookup-mobiles`                          |
 //! | `log N`         | logs `N` lines                                              |
 //! | `log-bytes N`   | logs one line of `N` bytes                                  |
 //! | `leak`          | logs patient data, then panics with it                      |
 //! | `duplicate-rows`, `rows-out-of-range`, `rows-out-of-order`, `accepted-without-number` |
 //! |                 | verdicts that do not fit the file                           |
 //! | `pages-repeat`  | pages that give row 2 again and again, without end          |
+//! | `nhs-too-long`, `mobile-not-uk` | compact verdicts whose integers are no NHS number or UK mobile |
 //!
 //! Anything else (its default rules are `well-behaved`): one accepted verdict
-//! for row 2. Judging is `finish` for a 1.0.0 host, or the first
-//! `next-verdicts` after `end` (later pages are empty) for a 1.1.0 one.
+//! for row 2. Judging is `finish` for a 1.0.0 host, the first `next-verdicts`
+//! after `end` (later pages are empty) for a 1.1.0 one, or the first
+//! `next-compact` for a 1.2.0 one, which gives the same verdicts compact.
 //! Outside wasm32 the crate is empty.
 
 #![cfg(target_arch = "wasm32")]
@@ -114,13 +117,18 @@ impl GuestBatch for Session {
     }
 
     fn next_verdicts(&self, _max: u32) -> Result<Vec<t::Verdict>, t::FileError> {
-        if self.rules == "pages-repeat" {
-            return Ok(vec![accepted(2)]);
+        Ok(self.page())
+    }
+
+    fn next_compact(&self, _max: u32) -> Result<Vec<t::CompactVerdict>, t::FileError> {
+        let mut page: Vec<t::CompactVerdict> = self.page().into_iter().map(compact).collect();
+        match self.rules.as_str() {
+            "nhs-too-long" => page[0].nhs_number = Some(99_999_999_999),
+            // A London landline's national number.
+            "mobile-not-uk" => page[0].mobile_number = Some(2_079_460_000),
+            _ => {}
         }
-        if self.judged.replace(true) {
-            return Ok(Vec::new());
-        }
-        Ok(self.judge())
+        Ok(page)
     }
 
     fn columns(&self) -> Option<t::Columns> {
@@ -129,6 +137,18 @@ impl GuestBatch for Session {
 }
 
 impl Session {
+    /// A page: every verdict on the first, none after (but for
+    /// `pages-repeat`).
+    fn page(&self) -> Vec<t::Verdict> {
+        if self.rules == "pages-repeat" {
+            return vec![accepted(2)];
+        }
+        if self.judged.replace(true) {
+            return Vec::new();
+        }
+        self.judge()
+    }
+
     /// The batch's verdicts, misbehaving as the rules say.
     fn judge(&self) -> Vec<t::Verdict> {
         let (word, n) = match self.rules.split_once(' ') {
@@ -146,6 +166,10 @@ impl Session {
             }
             "escape" => escape(),
             "verdicts" => (0..n).map(|i| accepted(2 + i as u32)).collect(),
+            "lookup-mobiles" => {
+                let found = history::lookup_mobiles(&vec![7_700_900_123; n]);
+                vec![verdict(2, format!("{} attempts", found.number.len()))]
+            }
             "lookup" => {
                 let numbers = vec!["+447700900123".to_string(); n];
                 let found = history::lookup(&numbers);
@@ -215,6 +239,21 @@ fn accepted(row: u32) -> t::Verdict {
         reasons: Vec::new(),
         success_probability: Some(0.95),
         cells: Vec::new(),
+    }
+}
+
+/// `v` compact: its numbers' strings read as the integers they are.
+fn compact(v: t::Verdict) -> t::CompactVerdict {
+    t::CompactVerdict {
+        row: v.row,
+        nhs_number: v.nhs_number.and_then(|n| n.parse().ok()),
+        mobile_number: v
+            .mobile_number
+            .and_then(|n| n.strip_prefix("+44")?.parse().ok()),
+        status: v.status,
+        reasons: v.reasons,
+        success_probability: v.success_probability,
+        cells: v.cells,
     }
 }
 
