@@ -143,7 +143,15 @@ impl Page {
     /// The verdicts, compact ones expanded: `Err` when one breaks the contract.
     fn verdicts(self) -> std::result::Result<Vec<wit::Verdict>, String> {
         match self {
-            Page::Compact(page) => page.into_iter().map(lift::expand).collect(),
+            Page::Compact(page) => {
+                // Sized once: collected in place, the larger verdicts
+                // regrew the vector page after page.
+                let mut verdicts = Vec::with_capacity(page.len());
+                for v in page {
+                    verdicts.push(lift::expand(v)?);
+                }
+                Ok(verdicts)
+            }
             Page::Verdicts(page) => Ok(page),
         }
     }

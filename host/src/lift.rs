@@ -64,12 +64,12 @@ pub(crate) fn verdict(v: wit::Verdict) -> PatientVerdict {
 /// 0 (`7700900123`): `+447700900123`. Anything but 7 and nine more digits
 /// gives an empty string, which no store has history for.
 pub(crate) fn uk_mobile_e164(digits: u64) -> String {
-    let mut out = String::new();
-    if (7_000_000_000..8_000_000_000).contains(&digits) {
-        out.reserve_exact(13);
-        out.push_str("+44");
-        push_ten_digits(&mut out, digits);
+    if !(7_000_000_000..8_000_000_000).contains(&digits) {
+        return String::new();
     }
+    let mut out = String::with_capacity(13);
+    out.push_str("+44");
+    push_ten_digits(&mut out, digits);
     out
 }
 
