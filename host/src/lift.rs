@@ -4,7 +4,7 @@
 
 use crate::bindings::presend::validator::types as wit;
 use crate::error::Error;
-use crate::history::{Attempt, Outcome};
+use crate::history::{Attempt, Outcome, push_ten_digits, uk_mobile_e164};
 use crate::report::{Columns, Identity, PatientVerdict, Reason, Status};
 
 /// The columns a validator found.
@@ -60,19 +60,6 @@ pub(crate) fn verdict(v: wit::Verdict) -> PatientVerdict {
     }
 }
 
-/// The E.164 form of a UK mobile given as its national number without the
-/// 0 (`7700900123`): `+447700900123`. Anything but 7 and nine more digits
-/// gives an empty string, which no store has history for.
-pub(crate) fn uk_mobile_e164(digits: u64) -> String {
-    if !(7_000_000_000..8_000_000_000).contains(&digits) {
-        return String::new();
-    }
-    let mut out = String::with_capacity(13);
-    out.push_str("+44");
-    push_ten_digits(&mut out, digits);
-    out
-}
-
 /// The NHS number whose 10 digits `n` is, zeros first: `None` past 10
 /// digits.
 fn nhs_number(n: u64) -> Option<String> {
@@ -81,18 +68,6 @@ fn nhs_number(n: u64) -> Option<String> {
         push_ten_digits(&mut out, n);
         out
     })
-}
-
-/// Appends the last ten digits of `n`, zeros first. By hand because
-/// `format!("{n:010}")` took about 600 instructions a number: a tenth of a
-/// 100k-row batch with two numbers a patient (callgrind).
-fn push_ten_digits(out: &mut String, mut n: u64) {
-    let mut digits = [b'0'; 10];
-    for d in digits.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.extend(digits.iter().map(|&d| char::from(d)));
 }
 
 /// A 1.2.0 compact verdict as the verdict it stands for, its numbers

@@ -144,7 +144,10 @@ impl history::Host for Sandbox {
     fn lookup(&mut self, numbers: Vec<String>) -> wasmtime::Result<Vec<wit::Attempt>> {
         let mut attempts = Vec::new();
         if let Some(store) = self.store_for(numbers.len())? {
-            self.answer(&*store, &numbers, |number, a| {
+            let asked = |found: &mut dyn FnMut(u32, crate::history::Attempt)| {
+                store.lookup_each(&numbers, found)
+            };
+            self.answer(numbers.len(), asked, |number, a| {
                 attempts.push(lift::attempt(number, a));
             })?;
         }
@@ -160,8 +163,10 @@ impl history::Host for Sandbox {
         let Some(store) = self.store_for(numbers.len())? else {
             return Ok(answer);
         };
-        let numbers: Vec<String> = numbers.into_iter().map(lift::uk_mobile_e164).collect();
-        self.answer(&*store, &numbers, |number, a| {
+        let asked = |found: &mut dyn FnMut(u32, crate::history::Attempt)| {
+            store.lookup_each_uk_mobile(&numbers, found)
+        };
+        self.answer(numbers.len(), asked, |number, a| {
             answer.number.push(number);
             answer.sent_at.push(a.sent_at);
             answer.outcome.push(lift::outcome(a.outcome));
@@ -189,19 +194,19 @@ impl Sandbox {
         Ok(self.history.clone())
     }
 
-    /// Both lookups: hands each attempt `store` has for `numbers` to
-    /// `found`, and counts what was seen. A store that fails makes the
-    /// guest trap.
+    /// Both lookups: hands each attempt that `ask` (a question of `count`
+    /// numbers to the store) finds to `found`, and counts what was seen. A
+    /// store that fails makes the guest trap.
     fn answer(
         &mut self,
-        store: &dyn HistoryStore,
-        numbers: &[String],
+        count: usize,
+        ask: impl FnOnce(&mut dyn FnMut(u32, crate::history::Attempt)) -> crate::error::Result<()>,
         mut found: impl FnMut(u32, crate::history::Attempt),
     ) -> wasmtime::Result<()> {
         let started = std::time::Instant::now();
         let (mut attempts, mut after_now) = (0, 0);
         let now = self.now.unwrap_or(i64::MAX);
-        let asked = store.lookup_each(numbers, &mut |number, a| {
+        let asked = ask(&mut |number, a| {
             attempts += 1;
             after_now += usize::from(a.sent_at > now);
             found(number, a);
@@ -209,11 +214,11 @@ impl Sandbox {
         match asked {
             Ok(()) => {
                 // A batch asks about once a chunk: count them all.
-                self.seen.numbers += numbers.len();
+                self.seen.numbers += count;
                 self.seen.attempts += attempts;
                 self.seen.after_now += after_now;
                 tracing::debug!(
-                    numbers = numbers.len(),
+                    numbers = count,
                     attempts,
                     micros = started.elapsed().as_micros() as u64,
                     "history lookup"
@@ -221,7 +226,7 @@ impl Sandbox {
                 Ok(())
             }
             Err(e) => {
-                tracing::warn!(numbers = numbers.len(), "history lookup failed");
+                tracing::warn!(numbers = count, "history lookup failed");
                 self.history_error = Some(e);
                 Err(wasmtime::Error::msg("history lookup failed"))
             }

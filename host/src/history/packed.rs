@@ -155,6 +155,22 @@ impl Wanted {
         Wanted(wanted)
     }
 
+    /// The keys of UK mobiles given as national numbers without the 0
+    /// ([`super::HistoryStore::lookup_each_uk_mobile`]), as [`Wanted::new`]
+    /// gives them for the same numbers in E.164.
+    pub(crate) fn of_uk_mobiles(numbers: &[u64]) -> Wanted {
+        const PLUS_44: i64 = 440_000_000_000;
+        let mut wanted: Vec<(i64, u32)> = numbers
+            .iter()
+            .zip(0u32..)
+            .filter(|&(&n, _)| super::store::is_uk_mobile(n))
+            .map(|(&n, at)| (PLUS_44 + n as i64, at))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup_by_key(|(key, _)| *key);
+        Wanted(wanted)
+    }
+
     /// Every key, in order.
     pub(crate) fn keys(&self) -> impl Iterator<Item = i64> + '_ {
         self.0.iter().map(|&(key, _)| key)
@@ -209,6 +225,33 @@ impl Repack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The oracle is `Wanted::new` on the same numbers written by `format!`.
+    #[test]
+    fn uk_mobiles_as_integers_are_wanted_as_their_e164_strings() {
+        let numbers = [
+            7_700_900_123,
+            7_700_900_001,
+            7_700_900_123, // again: the first position stays
+            7_999_999_999,
+            7_000_000_000,
+            6_999_999_999, // not a mobile's
+            70_000_000_000,
+            0,
+        ];
+        let strings: Vec<String> = numbers
+            .iter()
+            .map(|&n| {
+                if (7_000_000_000..8_000_000_000).contains(&n) {
+                    format!("+44{n}")
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        assert_eq!(Wanted::of_uk_mobiles(&numbers).0, Wanted::new(&strings).0);
+        assert_eq!(Wanted::of_uk_mobiles(&numbers).0.len(), 4);
+    }
 
     #[test]
     fn a_key_is_the_e164_digits() {

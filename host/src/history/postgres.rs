@@ -322,24 +322,15 @@ impl HistoryStore for PostgresHistory {
     }
 
     fn lookup_each(&self, numbers: &[String], found: &mut dyn FnMut(u32, Attempt)) -> Result<()> {
-        // Probed in key order, each lands beside the one before.
-        let wanted = Wanted::new(numbers);
-        let keys: Vec<i64> = wanted.keys().collect();
-        let mut client = self.client()?;
-        // Typed, so the statement is sent and answered in one round trip
-        // (a plain `query` prepares, executes and closes: three).
-        let rows = client
-            .query_typed(
-                "SELECT number, attempts FROM number_histories WHERE number = ANY($1)",
-                &[(&keys, Type::INT8_ARRAY)],
-            )
-            .map_err(self.err())?;
-        for row in &rows {
-            if let Some(at) = wanted.position(row.get(0)) {
-                unpack_each(&self.origin, row.get(1), |a| found(at, a))?;
-            }
-        }
-        Ok(())
+        self.lookup_wanted(&Wanted::new(numbers), found)
+    }
+
+    fn lookup_each_uk_mobile(
+        &self,
+        numbers: &[u64],
+        found: &mut dyn FnMut(u32, Attempt),
+    ) -> Result<()> {
+        self.lookup_wanted(&Wanted::of_uk_mobiles(numbers), found)
     }
 
     fn record(&self, receipts: &[Receipt]) -> Result<Recorded> {
@@ -369,6 +360,29 @@ impl HistoryStore for PostgresHistory {
         let deleted = gone.len();
         tracing::info!(deleted, "history pruned");
         Ok(deleted)
+    }
+}
+
+impl PostgresHistory {
+    /// The packed histories of the numbers `wanted`, attempt by attempt.
+    fn lookup_wanted(&self, wanted: &Wanted, found: &mut dyn FnMut(u32, Attempt)) -> Result<()> {
+        // Probed in key order, each lands beside the one before.
+        let keys: Vec<i64> = wanted.keys().collect();
+        let mut client = self.client()?;
+        // Typed, so the statement is sent and answered in one round trip
+        // (a plain `query` prepares, executes and closes: three).
+        let rows = client
+            .query_typed(
+                "SELECT number, attempts FROM number_histories WHERE number = ANY($1)",
+                &[(&keys, Type::INT8_ARRAY)],
+            )
+            .map_err(self.err())?;
+        for row in &rows {
+            if let Some(at) = wanted.position(row.get(0)) {
+                unpack_each(&self.origin, row.get(1), |a| found(at, a))?;
+            }
+        }
+        Ok(())
     }
 }
 

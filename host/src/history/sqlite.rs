@@ -26,7 +26,7 @@ use super::receipt::{
     Incoming, Receipt, Recorded, from_imported, from_receipts, plan, split_import,
 };
 use super::schema::{PACKED_SINCE, SCHEMA_VERSION, refuse_newer, steps_from};
-use super::store::{HistoryStore, each_of, grouped};
+use super::store::{HistoryStore, each_of, grouped, uk_mobile_e164};
 use crate::error::{Error, Result};
 
 /// How long a writer or reader waits for the other before failing.
@@ -310,8 +310,32 @@ impl HistoryStore for SqliteHistory {
             each_of(numbers, histories, found);
             return Ok(());
         }
+        self.lookup_wanted(&connection, &Wanted::new(numbers), found)
+    }
+
+    fn lookup_each_uk_mobile(
+        &self,
+        numbers: &[u64],
+        found: &mut dyn FnMut(u32, Attempt),
+    ) -> Result<()> {
+        if !self.packed {
+            // An older schema keys by the string, as the default does.
+            let numbers: Vec<String> = numbers.iter().map(|&n| uk_mobile_e164(n)).collect();
+            return self.lookup_each(&numbers, found);
+        }
+        self.lookup_wanted(&self.lock(), &Wanted::of_uk_mobiles(numbers), found)
+    }
+}
+
+impl SqliteHistory {
+    /// The packed histories of the numbers `wanted`, attempt by attempt.
+    fn lookup_wanted(
+        &self,
+        connection: &Connection,
+        wanted: &Wanted,
+        found: &mut dyn FnMut(u32, Attempt),
+    ) -> Result<()> {
         let err = self.err();
-        let wanted = Wanted::new(numbers);
         let keys: Rc<Vec<Value>> = Rc::new(wanted.keys().map(Value::Integer).collect());
         // The wanted numbers drive the join: one probe of the key a number.
         let mut query = connection

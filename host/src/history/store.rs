@@ -44,6 +44,28 @@ pub trait HistoryStore: Send + Sync {
         Ok(())
     }
 
+    /// [`HistoryStore::lookup_each`] for UK mobiles given as their national
+    /// numbers without the 0 (`7700900123` for `+447700900123`), as 1.2.0
+    /// validators ask; a number that is not 7 and nine more digits has no
+    /// history. This is what the host calls for them.
+    ///
+    /// The default writes each number in E.164 and calls
+    /// [`HistoryStore::lookup_each`]. The SQLite and PostgreSQL stores skip
+    /// the strings: they key by the number as an integer already
+    /// (measured: 3% of a 100k-row batch's instructions).
+    ///
+    /// # Errors
+    ///
+    /// As [`HistoryStore::lookup`].
+    fn lookup_each_uk_mobile(
+        &self,
+        numbers: &[u64],
+        found: &mut dyn FnMut(u32, Attempt),
+    ) -> Result<()> {
+        let numbers: Vec<String> = numbers.iter().map(|&n| uk_mobile_e164(n)).collect();
+        self.lookup_each(&numbers, found)
+    }
+
     /// Records delivery receipts, all of them or none (one transaction):
     /// idempotent and order-proof (see [`Receipt`]). The next lookup sees
     /// them.
@@ -134,6 +156,37 @@ pub(crate) fn grouped(
             Some(NumberHistory { number, attempts })
         })
         .collect())
+}
+
+/// The E.164 form of a UK mobile given as its national number without the
+/// 0 (`7700900123`): `+447700900123`. Anything but 7 and nine more digits
+/// gives an empty string, which no store has history for.
+pub(crate) fn uk_mobile_e164(digits: u64) -> String {
+    if !is_uk_mobile(digits) {
+        return String::new();
+    }
+    let mut out = String::with_capacity(13);
+    out.push_str("+44");
+    push_ten_digits(&mut out, digits);
+    out
+}
+
+/// Whether `digits` is a UK mobile's national number without the 0: 7 and
+/// nine more digits.
+pub(crate) fn is_uk_mobile(digits: u64) -> bool {
+    (7_000_000_000..8_000_000_000).contains(&digits)
+}
+
+/// Appends the last ten digits of `n`, zeros first. By hand because
+/// `format!("{n:010}")` took about 600 instructions a number: a tenth of a
+/// 100k-row batch with two numbers a patient (callgrind).
+pub(crate) fn push_ten_digits(out: &mut String, mut n: u64) {
+    let mut digits = [b'0'; 10];
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend(digits.iter().map(|&d| char::from(d)));
 }
 
 /// Hands each attempt of `histories` to `found` with the position in
