@@ -4,7 +4,7 @@
 
 use crate::bindings::presend::validator::types as wit;
 use crate::error::Error;
-use crate::history::{Attempt, Outcome, push_ten_digits, uk_mobile_e164};
+use crate::history::{Attempt, Outcome, is_uk_mobile, push_ten_digits, uk_mobile_e164};
 use crate::report::{Columns, Identity, PatientVerdict, Reason, Status};
 
 /// The columns a validator found.
@@ -76,25 +76,20 @@ fn nhs_number(n: u64) -> Option<String> {
 /// number: the validator broke the contract.
 pub(crate) fn expand(v: wit::CompactVerdict) -> Result<wit::Verdict, String> {
     let row = v.row;
-    let nhs_number = match v.nhs_number.map(nhs_number) {
-        Some(Some(n)) => Some(n),
-        Some(None) => {
+    let nhs_number = v
+        .nhs_number
+        .map(|n| {
+            nhs_number(n)
+                .ok_or_else(|| format!("row {row} has an NHS number of more than 10 digits"))
+        })
+        .transpose()?;
+    let mobile_number = match v.mobile_number {
+        Some(n) if !is_uk_mobile(n) => {
             return Err(format!(
-                "row {row} has an NHS number of more than 10 digits"
+                "row {row} has a mobile number that is not a UK mobile's national number"
             ));
         }
-        None => None,
-    };
-    let mobile_number = match v.mobile_number {
-        Some(n) => match uk_mobile_e164(n) {
-            e164 if e164.is_empty() => {
-                return Err(format!(
-                    "row {row} has a mobile number that is not a UK mobile's national number"
-                ));
-            }
-            e164 => Some(e164),
-        },
-        None => None,
+        n => n.map(uk_mobile_e164),
     };
     Ok(wit::Verdict {
         row,

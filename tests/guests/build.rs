@@ -57,20 +57,19 @@ fn main() {
     let hostile =
         wasm_guest::build_component(&root, "presend-hostile-guest", "presend_hostile_guest");
     write(&out_dir.join("hostile.wasm"), &hostile);
-    let v1_0 = wasm_guest::build_component_with(
-        &root,
-        "presend-plugin",
-        "presend_plugin",
-        Some("contract-1-0"),
-    );
-    write(&out_dir.join("validator-1.0.0.wasm"), &v1_0);
-    let v1_1 = wasm_guest::build_component_with(
-        &root,
-        "presend-plugin",
-        "presend_plugin",
-        Some("contract-1-1"),
-    );
-    write(&out_dir.join("validator-1.1.0.wasm"), &v1_1);
+    // One after another: they share a target directory (see wasm_guest.rs).
+    for (feature, version) in [("contract-1-0", "1.0.0"), ("contract-1-1", "1.1.0")] {
+        let validator = wasm_guest::build_component_with(
+            &root,
+            "presend-plugin",
+            "presend_plugin",
+            Some(feature),
+        );
+        write(
+            &out_dir.join(format!("validator-{version}.wasm")),
+            &validator,
+        );
+    }
 
     let wit =
         std::fs::read_to_string(root.join("wit/validator.wit")).expect("reading wit/validator.wit");

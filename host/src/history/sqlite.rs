@@ -26,7 +26,7 @@ use super::receipt::{
     Incoming, Receipt, Recorded, from_imported, from_receipts, plan, split_import,
 };
 use super::schema::{PACKED_SINCE, SCHEMA_VERSION, refuse_newer, steps_from};
-use super::store::{HistoryStore, each_of, grouped, uk_mobile_e164};
+use super::store::{HistoryStore, each_of, grouped, lookup_as_e164};
 use crate::error::{Error, Result};
 
 /// How long a writer or reader waits for the other before failing.
@@ -320,8 +320,7 @@ impl HistoryStore for SqliteHistory {
     ) -> Result<()> {
         if !self.packed {
             // An older schema keys by the string, as the default does.
-            let numbers: Vec<String> = numbers.iter().map(|&n| uk_mobile_e164(n)).collect();
-            return self.lookup_each(&numbers, found);
+            return lookup_as_e164(self, numbers, found);
         }
         self.lookup_wanted(&self.lock(), &Wanted::of_uk_mobiles(numbers), found)
     }

@@ -62,8 +62,7 @@ pub trait HistoryStore: Send + Sync {
         numbers: &[u64],
         found: &mut dyn FnMut(u32, Attempt),
     ) -> Result<()> {
-        let numbers: Vec<String> = numbers.iter().map(|&n| uk_mobile_e164(n)).collect();
-        self.lookup_each(&numbers, found)
+        lookup_as_e164(self, numbers, found)
     }
 
     /// Records delivery receipts, all of them or none (one transaction):
@@ -156,6 +155,18 @@ pub(crate) fn grouped(
             Some(NumberHistory { number, attempts })
         })
         .collect())
+}
+
+/// [`HistoryStore::lookup_each_uk_mobile`] through
+/// [`HistoryStore::lookup_each`], each number written in E.164: the
+/// default, and what a store keyed by strings does.
+pub(crate) fn lookup_as_e164<S: HistoryStore + ?Sized>(
+    store: &S,
+    numbers: &[u64],
+    found: &mut dyn FnMut(u32, Attempt),
+) -> Result<()> {
+    let numbers: Vec<String> = numbers.iter().map(|&n| uk_mobile_e164(n)).collect();
+    store.lookup_each(&numbers, found)
 }
 
 /// The E.164 form of a UK mobile given as its national number without the
