@@ -25,7 +25,7 @@ pub mod verdict;
 #[cfg(target_arch = "wasm32")]
 mod component;
 
-pub use batch::{Batch, BatchResult};
+pub use batch::{Batch, BatchResult, GROUP_ROWS};
 pub use history::{Attempt, Outcome};
 pub use identity::{NAME, VERSION};
 pub use rules::{Rules, RulesError};
