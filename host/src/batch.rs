@@ -1,6 +1,6 @@
 //! One batch through a component, in the version of the world it
-//! implements: for 1.2.0 and 1.1.0 the file in chunks and the verdicts page
-//! by page as they are ready (compact ones from 1.2.0), so neither side
+//! implements: for 1.3.0 down to 1.1.0 the file in chunks and the verdicts
+//! page by page as they are ready (compact ones from 1.2.0), so neither side
 //! holds the whole file or all its verdicts; for 1.0.0 the whole file, then
 //! every verdict from `finish`. Each answer
 //! is checked against the file as it comes, and each call gets what is left
@@ -92,6 +92,10 @@ pub(crate) fn run(
         }
     };
     match world {
+        World::Current(exports) => {
+            let calls = PageCalls::Current(exports.presend_validator_validator().batch());
+            run.paged(calls, session)
+        }
         World::Compact(exports) => {
             let calls = PageCalls::Compact(exports.presend_validator_validator().batch());
             run.paged(calls, session)
@@ -107,8 +111,11 @@ pub(crate) fn run(
     }
 }
 
-/// A 1.2.0 component's batch calls.
-type CompactCalls<'a> = crate::bindings::exports::presend::validator::validator::GuestBatch<'a>;
+/// A 1.3.0 component's batch calls.
+type CurrentCalls<'a> = crate::bindings::exports::presend::validator::validator::GuestBatch<'a>;
+/// A 1.2.0 component's.
+type CompactCalls<'a> =
+    crate::bindings::v1_2::exports::presend::validator::validator::GuestBatch<'a>;
 /// A 1.1.0 component's.
 type PagedCalls<'a> = crate::bindings::v1_1::exports::presend::validator::validator::GuestBatch<'a>;
 /// A 1.0.0 component's.
@@ -116,6 +123,8 @@ type WholeCalls<'a> = crate::bindings::v1_0::exports::presend::validator::valida
 
 /// The batch calls of a component that gives its verdicts page by page.
 enum PageCalls<'a> {
+    /// 1.3.0: compact verdicts, history asked ahead with `pending-lookup`.
+    Current(CurrentCalls<'a>),
     /// 1.2.0: compact verdicts, history asked with `lookup-mobiles`.
     Compact(CompactCalls<'a>),
     /// 1.1.0: verdicts, history asked with `lookup`.
@@ -161,6 +170,7 @@ impl Page {
 macro_rules! each {
     ($calls:expr, $c:ident => $call:expr) => {
         match $calls {
+            PageCalls::Current($c) => $call,
             PageCalls::Compact($c) => $call,
             PageCalls::Verdicts($c) => $call,
         }
@@ -192,6 +202,7 @@ impl PageCalls<'_> {
         max: u32,
     ) -> wasmtime::Result<std::result::Result<Page, wit::FileError>> {
         Ok(match self {
+            PageCalls::Current(c) => c.call_next_compact(store, session, max)?.map(Page::Compact),
             PageCalls::Compact(c) => c.call_next_compact(store, session, max)?.map(Page::Compact),
             PageCalls::Verdicts(c) => c
                 .call_next_verdicts(store, session, max)?
@@ -297,8 +308,10 @@ impl Running<'_, '_> {
         }
     }
 
-    /// 1.2.0 and 1.1.0: push a chunk, take the verdicts it completed, and
-    /// again; then `end`, and the last pages.
+    /// 1.3.0 down to 1.1.0: push a chunk, take the verdicts it completed,
+    /// and again; then `end`, and the last pages. A 1.3.0 validator asks
+    /// for history while it reads (in `push` and `end`), as many numbers as
+    /// the rows given so far can hold.
     fn paged(
         mut self,
         calls: PageCalls<'_>,
@@ -316,7 +329,7 @@ impl Running<'_, '_> {
                 Ok(None) => break,
                 Err(e) => return Ok(Err(e)),
             };
-            self.bound(0);
+            self.bound(self.max_rows);
             if let Err(e) = self.timed(|s, _| calls.push(s, session, &buffer[..n]))? {
                 return Ok(Err(lift::file_error(e)));
             }
@@ -325,7 +338,7 @@ impl Running<'_, '_> {
             }
         }
         drop(buffer);
-        self.bound(0);
+        self.bound(self.max_rows);
         if let Err(e) = self.timed(|s, _| calls.end(s, session))? {
             return Ok(Err(lift::file_error(e)));
         }

@@ -117,12 +117,13 @@
 //! 2. [`history`]: attempts, the [`history::HistoryStore`] trait and its CSV,
 //!    SQLite and PostgreSQL stores, their one schema and one receipt rule. It normalises numbers through the small
 //!    [`history::NormaliseNumbers`] trait, so it never calls the sandbox.
-//! 3. The sandbox: `bindings` (generated from `wit/`), `lift` (WIT values
-//!    into the types above), `contract` (checks on an answer), `sandbox`
+//! 3. The sandbox: `pending` (lookups answered on a second thread while
+//!    the validator reads on), `bindings` (generated from `wit/`), `lift`
+//!    (WIT values into the types above), `contract` (checks on an answer), `sandbox`
 //!    (one store's data and the host's imports), `runtime` (the engine,
 //!    linker, a fresh limited store per call, counters), `cache` (bytes to
 //!    a compiled component).
-//! 4. `options`; `world` (the world's versions, 1.2.0, 1.1.0 and 1.0.0,
+//! 4. `options`; `world` (the world's versions, 1.3.0 down to 1.0.0,
 //!    and the calls they share); `batch` (a batch through any of them, page
 //!    by page or whole); `validator` (a loaded component, its constructors, and its
 //!    calls).
@@ -150,6 +151,7 @@ mod json;
 mod lift;
 mod limits;
 mod options;
+mod pending;
 pub mod reasons;
 mod report;
 mod runtime;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 
 use crate::bindings::presend::validator::types::{self as wit, LogLevel};
@@ -12,6 +13,7 @@ use crate::error::Error;
 use crate::history::HistoryStore;
 use crate::lift;
 use crate::limits::{Limit, Limits};
+use crate::pending::{self, Answer, Found, Pending, Worker};
 use crate::report::HistorySeen;
 
 /// Core wasm instances one store may hold.
@@ -38,6 +40,11 @@ pub struct Sandbox {
     now: Option<i64>,
     /// What the history lookup found.
     seen: HistorySeen,
+    /// The pending lookups (1.3.0), and the thread that answers them.
+    table: ResourceTable,
+    worker: Worker,
+    /// The numbers those not yet taken ask about.
+    pending_numbers: usize,
     log_lines: usize,
     log_bytes: usize,
     limits: Limits,
@@ -68,6 +75,9 @@ impl Sandbox {
             history_numbers: limits.history_numbers,
             now: None,
             seen: HistorySeen::default(),
+            table: ResourceTable::new(),
+            worker: Worker::default(),
+            pending_numbers: 0,
             log_lines: 0,
             log_bytes: 0,
             limits,
@@ -155,28 +165,79 @@ impl history::Host for Sandbox {
     }
 
     fn lookup_mobiles(&mut self, numbers: Vec<u64>) -> wasmtime::Result<wit::Attempts> {
-        let mut answer = wit::Attempts {
-            number: Vec::new(),
-            sent_at: Vec::new(),
-            outcome: Vec::new(),
-        };
         let Some(store) = self.store_for(numbers.len())? else {
-            return Ok(answer);
+            return Ok(attempts(Found::default()));
         };
-        let asked = |found: &mut dyn FnMut(u32, crate::history::Attempt)| {
-            store.lookup_each_uk_mobile(&numbers, found)
+        let found = pending::look_up(&*store, &numbers, self.now());
+        self.taken(numbers.len(), found)
+    }
+}
+
+impl history::HostPendingLookup for Sandbox {
+    fn new(&mut self, numbers: Vec<u64>) -> wasmtime::Result<Resource<Pending>> {
+        let count = numbers.len();
+        // What is asked and not yet taken is bounded as one lookup is.
+        let asked = self.pending_numbers.saturating_add(count);
+        let pending = match self.store_for(asked)? {
+            Some(store) => {
+                let now = self.now();
+                self.worker.look_up(store, numbers, now).map_err(|e| {
+                    self.failed(
+                        count,
+                        Error::Runtime {
+                            doing: "starting the history thread",
+                            source: e.into(),
+                        },
+                    )
+                })?
+            }
+            None => Pending::no_store(count),
         };
-        self.answer(numbers.len(), asked, |number, a| {
-            answer.number.push(number);
-            answer.sent_at.push(a.sent_at);
-            answer.outcome.push(lift::outcome(a.outcome));
-        })?;
-        Ok(answer)
+        self.pending_numbers = asked;
+        Ok(self.table.push(pending)?)
+    }
+
+    fn take(&mut self, lookup: Resource<Pending>) -> wasmtime::Result<wit::Attempts> {
+        let pending = self.table.delete(lookup)?;
+        let count = pending.numbers();
+        self.pending_numbers -= count;
+        match pending.wait() {
+            Answer::Found(found) => self.taken(count, found),
+            // As `lookup-mobiles` without a store: nothing found or counted.
+            Answer::NoStore => Ok(attempts(Found::default())),
+            Answer::Lost => Err(self.failed(
+                count,
+                Error::Runtime {
+                    doing: "waiting for the history thread",
+                    source: "it stopped without an answer".into(),
+                },
+            )),
+        }
+    }
+
+    fn drop(&mut self, lookup: Resource<Pending>) -> wasmtime::Result<()> {
+        let pending = self.table.delete(lookup)?;
+        self.pending_numbers -= pending.numbers();
+        Ok(())
+    }
+}
+
+/// A lookup's answer as the contract gives it.
+fn attempts(found: Found) -> wit::Attempts {
+    wit::Attempts {
+        number: found.number,
+        sent_at: found.sent_at,
+        outcome: found.outcome.into_iter().map(lift::outcome).collect(),
     }
 }
 
 impl Sandbox {
-    /// Both lookups start here: the store to ask about `count` numbers, or
+    /// "Now" for counting attempts dated after it (none outside a batch).
+    fn now(&self) -> i64 {
+        self.now.unwrap_or(i64::MAX)
+    }
+
+    /// Every lookup starts here: the store to ask about `count` numbers, or
     /// `None` when there is none (every number is new); a trap when a call
     /// may not ask about so many.
     fn store_for(&mut self, count: usize) -> wasmtime::Result<Option<Arc<dyn HistoryStore>>> {
@@ -194,9 +255,9 @@ impl Sandbox {
         Ok(self.history.clone())
     }
 
-    /// Both lookups: hands each attempt that `ask` (a question of `count`
-    /// numbers to the store) finds to `found`, and counts what was seen. A
-    /// store that fails makes the guest trap.
+    /// The strings lookup (1.1.0): hands each attempt that `ask` (a
+    /// question of `count` numbers to the store) finds to `found`, and
+    /// counts what was seen. A store that fails makes the guest trap.
     fn answer(
         &mut self,
         count: usize,
@@ -205,7 +266,7 @@ impl Sandbox {
     ) -> wasmtime::Result<()> {
         let started = std::time::Instant::now();
         let (mut attempts, mut after_now) = (0, 0);
-        let now = self.now.unwrap_or(i64::MAX);
+        let now = self.now();
         let asked = ask(&mut |number, a| {
             attempts += 1;
             after_now += usize::from(a.sent_at > now);
@@ -213,24 +274,39 @@ impl Sandbox {
         });
         match asked {
             Ok(()) => {
-                // A batch asks about once a chunk: count them all.
-                self.seen.numbers += count;
-                self.seen.attempts += attempts;
-                self.seen.after_now += after_now;
-                tracing::debug!(
-                    numbers = count,
-                    attempts,
-                    micros = started.elapsed().as_micros() as u64,
-                    "history lookup"
-                );
+                let micros = started.elapsed().as_micros() as u64;
+                self.count(count, attempts, after_now, micros);
                 Ok(())
             }
-            Err(e) => {
-                tracing::warn!(numbers = count, "history lookup failed");
-                self.history_error = Some(e);
-                Err(wasmtime::Error::msg("history lookup failed"))
-            }
+            Err(e) => Err(self.failed(count, e)),
         }
+    }
+
+    /// The integer lookups (1.2.0, 1.3.0): `found`, counted, as the
+    /// contract gives it; a trap when the store failed.
+    fn taken(&mut self, count: usize, mut found: Found) -> wasmtime::Result<wit::Attempts> {
+        if let Some(e) = found.error.take() {
+            return Err(self.failed(count, e));
+        }
+        self.count(count, found.number.len(), found.after_now, found.micros);
+        Ok(attempts(found))
+    }
+
+    /// Counts what a lookup of `count` numbers saw.
+    fn count(&mut self, count: usize, attempts: usize, after_now: usize, micros: u64) {
+        // A batch asks a few times a chunk: count them all.
+        self.seen.numbers += count;
+        self.seen.attempts += attempts;
+        self.seen.after_now += after_now;
+        tracing::debug!(numbers = count, attempts, micros, "history lookup");
+    }
+
+    /// The store failed on a lookup of `count` numbers: the guest traps,
+    /// and the batch fails with `e`.
+    fn failed(&mut self, count: usize, e: Error) -> wasmtime::Error {
+        tracing::warn!(numbers = count, "history lookup failed");
+        self.history_error = Some(e);
+        wasmtime::Error::msg("history lookup failed")
     }
 }
 

@@ -1,18 +1,18 @@
 //! The contract's world, as this host implements it: its version, whether a
 //! component's imports and exports fit it, and the calls common to every
-//! minor version it runs (1.2.0; 1.1.0 through `next-verdicts`; 1.0.0
-//! through `finish`).
+//! minor version it runs (1.3.0 and 1.2.0 through `next-compact`; 1.1.0
+//! through `next-verdicts`; 1.0.0 through `finish`).
 
 use wasmtime::Store;
 use wasmtime::component::{InstancePre, ResourceAny};
 
 use crate::bindings::presend::validator::types as wit;
-use crate::bindings::{PreSendValidator, PreSendValidatorPre, v1_0, v1_1};
+use crate::bindings::{PreSendValidator, PreSendValidatorPre, v1_0, v1_1, v1_2};
 use crate::error::{Error, Result};
 use crate::sandbox::Sandbox;
 
 /// The version of `wit/validator.wit` this host implements.
-pub const WIT_VERSION: &str = "1.2.0";
+pub const WIT_VERSION: &str = "1.3.0";
 
 /// Its major version: a component must implement this one.
 pub(crate) const WIT_MAJOR: u64 = 1;
@@ -47,10 +47,21 @@ pub(crate) fn check(imports: &[String], exports: &[String], origin: &str) -> Res
     Ok(())
 }
 
+/// The minor version of the `presend:validator/validator` export among
+/// `exports` (`2` for `presend:validator/validator@1.2.0`).
+fn minor_version(exports: &[String]) -> Option<u64> {
+    exports.iter().find_map(|name| {
+        let version = name.strip_prefix("presend:validator/validator@")?;
+        version.split('.').nth(1)?.parse().ok()
+    })
+}
+
 /// A component linked once, in the version of the world it implements.
 pub(crate) enum WorldPre {
+    /// 1.3.0: compact verdicts page by page, history asked ahead.
+    Current(PreSendValidatorPre<Sandbox>),
     /// 1.2.0: compact verdicts page by page.
-    Compact(PreSendValidatorPre<Sandbox>),
+    Compact(v1_2::PreSendValidatorPre<Sandbox>),
     /// 1.1.0: verdicts page by page.
     Paged(v1_1::PreSendValidatorPre<Sandbox>),
     /// 1.0.0: the whole file, then every verdict from `finish`.
@@ -58,24 +69,33 @@ pub(crate) enum WorldPre {
 }
 
 impl WorldPre {
-    /// Binds the exports of the newest version `pre` implements. (The
-    /// linker matches imports by semver, so one linker serves both.)
+    /// Binds the exports of the version `pre` implements, as the name of
+    /// its `validator` export says: wasmtime finds exports (as the linker
+    /// finds imports) by semver, so 1.3.0's bindings would bind a 1.2.0
+    /// component too, and the name is what tells them apart. A component
+    /// with no such export is bound as the current version, so the error
+    /// says what it misses.
     pub(crate) fn new(pre: InstancePre<Sandbox>) -> wasmtime::Result<WorldPre> {
-        let newest = match PreSendValidatorPre::new(pre.clone()) {
-            Ok(compact) => return Ok(WorldPre::Compact(compact)),
-            Err(newest) => newest,
+        let minor = {
+            let component = pre.component();
+            let ty = component.component_type();
+            let engine = component.engine();
+            let names: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+            minor_version(&names)
         };
-        v1_1::PreSendValidatorPre::new(pre.clone())
-            .map(WorldPre::Paged)
-            .or_else(|_| v1_0::PreSendValidatorPre::new(pre).map(WorldPre::Whole))
-            // None: say what the current version misses.
-            .map_err(|_| newest)
+        Ok(match minor {
+            Some(0) => WorldPre::Whole(v1_0::PreSendValidatorPre::new(pre)?),
+            Some(1) => WorldPre::Paged(v1_1::PreSendValidatorPre::new(pre)?),
+            Some(2) => WorldPre::Compact(v1_2::PreSendValidatorPre::new(pre)?),
+            _ => WorldPre::Current(PreSendValidatorPre::new(pre)?),
+        })
     }
 
     /// The world's version the component implements.
     pub(crate) fn version(&self) -> &'static str {
         match self {
-            WorldPre::Compact(_) => WIT_VERSION,
+            WorldPre::Current(_) => WIT_VERSION,
+            WorldPre::Compact(_) => "1.2.0",
             WorldPre::Paged(_) => "1.1.0",
             WorldPre::Whole(_) => "1.0.0",
         }
@@ -84,6 +104,7 @@ impl WorldPre {
     /// A fresh instance in `store`.
     pub(crate) fn instantiate(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<World> {
         Ok(match self {
+            WorldPre::Current(pre) => World::Current(pre.instantiate(store)?),
             WorldPre::Compact(pre) => World::Compact(pre.instantiate(store)?),
             WorldPre::Paged(pre) => World::Paged(pre.instantiate(store)?),
             WorldPre::Whole(pre) => World::Whole(pre.instantiate(store)?),
@@ -93,8 +114,10 @@ impl WorldPre {
 
 /// An instance's exports.
 pub(crate) enum World {
+    /// 1.3.0.
+    Current(PreSendValidator),
     /// 1.2.0.
-    Compact(PreSendValidator),
+    Compact(v1_2::PreSendValidator),
     /// 1.1.0.
     Paged(v1_1::PreSendValidator),
     /// 1.0.0.
@@ -105,6 +128,7 @@ pub(crate) enum World {
 macro_rules! either {
     ($world:expr, $v:ident => $call:expr) => {
         match $world {
+            World::Current($v) => $call,
             World::Compact($v) => $call,
             World::Paged($v) => $call,
             World::Whole($v) => $call,

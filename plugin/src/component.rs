@@ -1,13 +1,21 @@
 //! The wit-bindgen glue: `wit/validator.wit` on one side, the plain Rust
 //! validator on the other. Nothing here decides anything about patients.
 //!
-//! With the feature `contract-1-1` it implements the world as version 1.1.0
-//! was released (`wit/1.1.0/`: no `next-compact` or `lookup-mobiles`), and
-//! with `contract-1-0` as 1.0.0 was (`wit/1.0.0/`: no `end`, `next-verdicts`
-//! or `columns` either): the tests build it so, to prove hosts still run
-//! validators of those versions.
+//! With the feature `contract-1-2` it implements the world as version 1.2.0
+//! was released (`wit/1.2.0/`: no `pending-lookup`, so history is asked as
+//! each group is judged), with `contract-1-1` as 1.1.0 was (`wit/1.1.0/`:
+//! no `next-compact` or `lookup-mobiles` either), and with `contract-1-0` as
+//! 1.0.0 was (`wit/1.0.0/`: no `end`, `next-verdicts` or `columns` either):
+//! the tests build it so, to prove hosts still run validators of those
+//! versions.
 
 use std::cell::{Cell, RefCell};
+#[cfg(not(any(
+    feature = "contract-1-0",
+    feature = "contract-1-1",
+    feature = "contract-1-2"
+)))]
+use std::collections::VecDeque;
 use std::sync::Once;
 
 use exports::presend::validator::validator::{self as wit, Guest, GuestBatch};
@@ -21,10 +29,19 @@ use crate::rules::{Rules, RulesError};
 use crate::table::FileError;
 use crate::verdict::{Reason, Status, Verdict};
 
-#[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
+#[cfg(not(any(
+    feature = "contract-1-0",
+    feature = "contract-1-1",
+    feature = "contract-1-2"
+)))]
 wit_bindgen::generate!({
     world: "pre-send-validator",
     path: "../wit",
+});
+#[cfg(feature = "contract-1-2")]
+wit_bindgen::generate!({
+    world: "pre-send-validator",
+    path: "../wit/1.2.0",
 });
 #[cfg(feature = "contract-1-1")]
 wit_bindgen::generate!({
@@ -100,6 +117,13 @@ pub struct BatchSession {
     #[cfg_attr(feature = "contract-1-0", allow(dead_code))]
     counts: Cell<Counts>,
     logged: Cell<bool>,
+    /// The lookups asked ahead and not yet taken (1.3.0), oldest first.
+    #[cfg(not(any(
+        feature = "contract-1-0",
+        feature = "contract-1-1",
+        feature = "contract-1-2"
+    )))]
+    pending: RefCell<VecDeque<history::PendingLookup>>,
 }
 
 /// Patients judged so far: accepted, rejected, likely-to-fail.
@@ -140,7 +164,7 @@ impl BatchSession {
     fn page(
         &self,
         max: u32,
-        lookup: fn(&[Mobile]) -> Vec<(u32, Attempt)>,
+        lookup: impl FnOnce(&[Mobile]) -> Vec<(u32, Attempt)>,
     ) -> Result<Vec<Verdict>, t::FileError> {
         install_panic_hook();
         let max = usize::try_from(max).unwrap_or(usize::MAX);
@@ -169,11 +193,17 @@ impl GuestBatch for BatchSession {
             batch: RefCell::new(Some(Batch::new(rules, now))),
             counts: Cell::default(),
             logged: Cell::new(false),
+            #[cfg(not(any(
+                feature = "contract-1-0",
+                feature = "contract-1-1",
+                feature = "contract-1-2"
+            )))]
+            pending: RefCell::default(),
         }))
     }
 
     fn push(&self, chunk: Vec<u8>) -> Result<(), t::FileError> {
-        self.with(|batch| batch.push(&chunk))
+        self.with(|batch| batch.push_asking(&chunk, |numbers| self.ask(numbers)))
     }
 
     fn finish(&self) -> Result<t::BatchResult, t::FileError> {
@@ -203,7 +233,7 @@ impl GuestBatch for BatchSession {
     #[cfg(not(feature = "contract-1-0"))]
     fn end(&self) -> Result<(), t::FileError> {
         install_panic_hook();
-        self.with(Batch::end)
+        self.with(|batch| batch.end_asking(|numbers| self.ask(numbers)))
     }
 
     #[cfg(not(feature = "contract-1-0"))]
@@ -214,7 +244,7 @@ impl GuestBatch for BatchSession {
     #[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
     fn next_compact(&self, max: u32) -> Result<Vec<t::CompactVerdict>, t::FileError> {
         Ok(self
-            .page(max, lookup_mobiles)?
+            .page(max, |numbers| self.take(numbers))?
             .into_iter()
             .map(compact)
             .collect())
@@ -224,6 +254,44 @@ impl GuestBatch for BatchSession {
     fn columns(&self) -> Option<t::Columns> {
         let batch = self.batch.borrow();
         batch.as_ref()?.columns().cloned().map(columns)
+    }
+}
+
+/// History asked ahead (1.3.0): each group's question goes to the host as
+/// soon as the group is read, and its answer is taken when it is judged.
+#[cfg(not(any(
+    feature = "contract-1-0",
+    feature = "contract-1-1",
+    feature = "contract-1-2"
+)))]
+impl BatchSession {
+    fn ask(&self, numbers: &[Mobile]) {
+        let numbers: Vec<u64> = numbers.iter().map(|m| m.digits()).collect();
+        let pending = history::PendingLookup::new(&numbers);
+        self.pending.borrow_mut().push_back(pending);
+    }
+
+    fn take(&self, numbers: &[Mobile]) -> Vec<(u32, Attempt)> {
+        // The batch asks `take` about the groups in the order it told `ask`.
+        match self.pending.borrow_mut().pop_front() {
+            Some(pending) => attempts(history::PendingLookup::take(pending)),
+            None => lookup_mobiles(numbers),
+        }
+    }
+}
+
+/// History asked as each group is judged (1.2.0 and before).
+#[cfg(any(
+    feature = "contract-1-0",
+    feature = "contract-1-1",
+    feature = "contract-1-2"
+))]
+impl BatchSession {
+    fn ask(&self, _: &[Mobile]) {}
+
+    #[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
+    fn take(&self, numbers: &[Mobile]) -> Vec<(u32, Attempt)> {
+        lookup_mobiles(numbers)
     }
 }
 
@@ -247,11 +315,18 @@ fn lookup(numbers: &[Mobile]) -> Vec<(u32, Attempt)> {
 #[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
 fn lookup_mobiles(numbers: &[Mobile]) -> Vec<(u32, Attempt)> {
     let numbers: Vec<u64> = numbers.iter().map(|m| m.digits()).collect();
+    attempts(history::lookup_mobiles(&numbers))
+}
+
+/// An answer of `lookup-mobiles` or `pending-lookup.take`, attempt by
+/// attempt.
+#[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
+fn attempts(answer: t::Attempts) -> Vec<(u32, Attempt)> {
     let t::Attempts {
         number,
         sent_at,
         outcome: outcomes,
-    } = history::lookup_mobiles(&numbers);
+    } = answer;
     number
         .into_iter()
         .zip(sent_at)

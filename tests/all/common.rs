@@ -92,6 +92,8 @@ pub struct MemoryHistory {
     by_number: Mutex<HashMap<String, Vec<Attempt>>>,
     pub lookups: AtomicUsize,
     pub last_asked: Mutex<Vec<String>>,
+    /// The name of the thread each lookup ran on.
+    pub threads: Mutex<Vec<Option<String>>>,
 }
 
 impl MemoryHistory {
@@ -119,6 +121,8 @@ impl HistoryStore for MemoryHistory {
     fn lookup(&self, numbers: &[String]) -> presend_host::Result<Vec<NumberHistory>> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
         *self.last_asked.lock().unwrap() = numbers.to_vec();
+        let thread = std::thread::current().name().map(String::from);
+        self.threads.lock().unwrap().push(thread);
         let map = self.by_number.lock().unwrap();
         Ok(numbers
             .iter()

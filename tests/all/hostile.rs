@@ -2,12 +2,14 @@
 //! and each gets the exact error it deserves, naming the validator; then the
 //! real validator, on the same runtime, still works.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use presend_host::history::{HistoryStore, Outcome};
 use presend_host::{BatchOptions, BatchReport, Error, Limit, Limits, Runtime, Validator};
 use presend_test_guests::{HOSTILE, WANTS_WASI, WORLD_V0, WORLD_V2};
 
-use crate::common::NOW;
+use crate::common::{MemoryHistory, NOW};
 
 const HOSTILE_NAME: &str = "presend-hostile 0.0.0";
 
@@ -27,13 +29,22 @@ fn runtime(limits: Limits) -> Runtime {
 
 /// Runs the hostile guest with `behaviour` as its rules on `runtime`.
 fn misbehave(runtime: &Runtime, behaviour: &str) -> Result<BatchReport, Error> {
+    misbehave_with(runtime, behaviour, None)
+}
+
+/// [`misbehave`], with `history` as the batch's history store.
+fn misbehave_with(
+    runtime: &Runtime,
+    behaviour: &str,
+    history: Option<Arc<dyn HistoryStore>>,
+) -> Result<BatchReport, Error> {
     let hostile =
         Validator::load(runtime, HOSTILE, "hostile.wasm").expect("the hostile guest loads");
     assert_eq!(hostile.identity().to_string(), HOSTILE_NAME);
     let options = BatchOptions {
         rules: hostile.check_rules(behaviour, "test").unwrap(),
         now: NOW,
-        history: None,
+        history,
     };
     hostile.validate(&ten_rows(), &options)
 }
@@ -198,6 +209,53 @@ fn a_guest_asking_about_too_many_numbers_is_stopped() {
             ),
             "{lookup}: {e:?}"
         );
+    }
+    real_validator_still_works(&runtime);
+}
+
+/// Pending lookups (1.3.0) held at once count as one lookup: a file of 12
+/// lines may have 12 numbers asked about and not yet taken. Taking one, or
+/// dropping it, frees its numbers; the host answers them on its own thread
+/// from the store, or at once when there is none.
+#[test]
+fn pending_lookups_are_bounded_while_held_and_freed_when_taken_or_dropped() {
+    let runtime = runtime(Limits::default());
+    let history = MemoryHistory::new();
+    history.add("+447700900123", 3, Outcome::Delivered);
+    for store in [None, Some(history.clone() as Arc<dyn HistoryStore>)] {
+        let with_store = store.is_some();
+        let e = expect_err(misbehave_with(&runtime, "pending 13", store.clone()));
+        assert!(
+            matches!(
+                e,
+                Error::LimitExceeded {
+                    limit: Limit::HistoryNumbers(12),
+                    ..
+                }
+            ),
+            "store: {with_store}: {e:?}"
+        );
+        // Each lookup of 07700 900123 finds its one attempt, if there is a
+        // store: 12 held at once, and 100 made and taken one by one (never
+        // more than one held).
+        for (rules, asked) in [("pending 12", 12), ("pending-one-by-one 100", 100)] {
+            let report = misbehave_with(&runtime, rules, store.clone())
+                .unwrap_or_else(|e| panic!("{rules}, store: {with_store}: {e}"));
+            let found = if with_store { asked } else { 0 };
+            assert_eq!(
+                report.patients[0].reasons[0].message,
+                format!("{found} attempts"),
+                "{rules}, store: {with_store}"
+            );
+            // Counted as they are taken, as lookups with a store are.
+            let counted = if with_store { asked } else { 0 };
+            assert_eq!(report.history.numbers, counted, "{rules}");
+        }
+        // 12 dropped untaken, twice: each time they free their numbers.
+        let report = misbehave_with(&runtime, "pending-dropped 12", store.clone())
+            .unwrap_or_else(|e| panic!("pending-dropped, store: {with_store}: {e}"));
+        assert_eq!(report.summary.accepted, 1);
+        assert_eq!(report.history.numbers, 0, "nothing taken, nothing counted");
     }
     real_validator_still_works(&runtime);
 }

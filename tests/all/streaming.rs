@@ -1,6 +1,6 @@
 //! Streamed batches: the file read as it comes and verdicts handed over page
-//! by page (world 1.2.0 compact, 1.1.0 as they are), while 1.0.0 validators
-//! still run, whole.
+//! by page (worlds 1.3.0 and 1.2.0 compact, 1.1.0 as they are), while 1.0.0
+//! validators still run, whole.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use presend_host::{
     BatchOptions, Columns, Error, ErrorKind, Limits, PatientVerdict, Runtime, Validator,
     VerdictSink, WIT_VERSION,
 };
-use presend_test_guests::{VALIDATOR_1_0_0, VALIDATOR_1_1_0};
+use presend_test_guests::{VALIDATOR_1_0_0, VALIDATOR_1_1_0, VALIDATOR_1_2_0};
 
 use crate::common::{
     MemoryHistory, NOW, example, numbered_patients, options, validator, wit_version,
@@ -60,7 +60,7 @@ fn the_embedded_validator_implements_the_current_world() {
 }
 
 #[test]
-fn validators_of_1_1_0_and_1_0_0_still_run_and_agree_with_the_current_one() {
+fn validators_of_1_2_0_1_1_0_and_1_0_0_still_run_and_agree_with_the_current_one() {
     let runtime = Runtime::new().unwrap();
     let history: Arc<dyn HistoryStore> = Arc::new(
         presend_host::history::CsvHistory::load(example("history.csv"), validator()).unwrap(),
@@ -74,7 +74,11 @@ fn validators_of_1_1_0_and_1_0_0_still_run_and_agree_with_the_current_one() {
     let new = validator().validate(&file, &options(validator())).unwrap();
     // The example has likely-to-fail patients: history was read.
     assert!(new.summary.likely_to_fail > 0);
-    for (bytes, version) in [(VALIDATOR_1_1_0, "1.1.0"), (VALIDATOR_1_0_0, "1.0.0")] {
+    for (bytes, version) in [
+        (VALIDATOR_1_2_0, "1.2.0"),
+        (VALIDATOR_1_1_0, "1.1.0"),
+        (VALIDATOR_1_0_0, "1.0.0"),
+    ] {
         let old = Validator::load(&runtime, bytes, &format!("validator-{version}.wasm"))
             .unwrap_or_else(|e| panic!("a {version} validator loads: {e}"));
         assert_eq!(old.world_version(), version);
@@ -123,7 +127,7 @@ fn an_nhs_number_that_starts_with_zeros_keeps_them() {
 }
 
 #[test]
-fn verdicts_come_page_by_page_with_history_asked_about_once_a_chunk() {
+fn verdicts_come_page_by_page_with_history_asked_about_once_a_group() {
     let history = MemoryHistory::new();
     history.add("+447912000007", 1, Outcome::PermanentFailure);
     // 40,000 rows, 1.5 MB: two chunks of the file, ten pages of verdicts.
@@ -155,15 +159,55 @@ fn verdicts_come_page_by_page_with_history_asked_about_once_a_chunk() {
         recorder.verdicts[7].status,
         presend_host::Status::LikelyToFail
     );
-    // 40,000 distinct numbers, asked about as the chunks came: more than
-    // once, and far fewer times than there were pages.
+    // 40,000 distinct numbers in two chunks, asked about a group of 4,096
+    // rows at a time, and for the part of a group each chunk ends with:
+    // 40,000 / 4,096 = 9.8, so 10 groups, and at most 2 more.
     let lookups = history.lookups.load(Ordering::SeqCst);
-    assert!((2..=4).contains(&lookups), "{lookups} lookups");
+    assert!((10..=12).contains(&lookups), "{lookups} lookups");
     assert_eq!(report.history.numbers, 40_000);
 
     // The same verdicts as the whole file at once.
     let whole = validator().validate(&file, &options).unwrap();
     assert_eq!(whole.patients, recorder.verdicts);
+}
+
+/// A 1.3.0 validator asks for each group's history as soon as it has read
+/// the group, and the host looks it up on its own thread while the
+/// validator reads on; a 1.2.0 validator asks as it judges, and the host
+/// looks up on the thread that runs the batch. The verdicts are the same.
+#[test]
+fn a_1_3_0_validator_has_history_looked_up_on_another_thread_while_it_reads() {
+    let runtime = Runtime::new().unwrap();
+    let old = Validator::load(&runtime, VALIDATOR_1_2_0, "validator-1.2.0.wasm").unwrap();
+    let file = numbered_patients(20_000);
+    let mut reports = Vec::new();
+    for v in [validator(), &old] {
+        let history = MemoryHistory::new();
+        history.add("+447912000007", 1, Outcome::PermanentFailure);
+        let options = BatchOptions {
+            rules: v.default_rules().clone(),
+            now: NOW,
+            history: Some(history.clone()),
+        };
+        let report = v.validate(&file, &options).unwrap();
+        assert_eq!(report.summary.likely_to_fail, 1);
+        let threads = history.threads.lock().unwrap().clone();
+        // 20,000 rows in one chunk: 4 groups of 4,096 and one of 3,616.
+        assert_eq!(threads.len(), 5, "{}", v.world_version());
+        let expected = if v.world_version() == WIT_VERSION {
+            Some("presend-history".to_string())
+        } else {
+            std::thread::current().name().map(String::from)
+        };
+        assert!(
+            threads.iter().all(|t| *t == expected),
+            "{}: {threads:?}",
+            v.world_version()
+        );
+        reports.push(report);
+    }
+    assert_eq!(reports[0].patients, reports[1].patients);
+    assert_eq!(reports[0].history, reports[1].history);
 }
 
 /// Reads `.0` at most `.1` bytes at a time.

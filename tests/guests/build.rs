@@ -1,10 +1,11 @@
 //! Builds the test guests into `OUT_DIR`:
 //! - `hostile.wasm` from `hostile/`, exactly as the real validator is built
 //!   (`build-support/wasm_guest.rs`);
-//! - `validator-1.1.0.wasm` and `validator-1.0.0.wasm`: the real validator
-//!   built against the world as 1.1.0 and 1.0.0 were released (`wit/1.1.0/`
-//!   and `wit/1.0.0/`, the plugin's features `contract-1-1` and
-//!   `contract-1-0`), to prove hosts still run validators of those versions;
+//! - `validator-1.2.0.wasm`, `validator-1.1.0.wasm` and
+//!   `validator-1.0.0.wasm`: the real validator built against the world as
+//!   those versions were released (`wit/1.2.0/` and so on, the plugin's
+//!   features `contract-1-2`, `contract-1-1` and `contract-1-0`), to prove
+//!   hosts still run validators of those versions;
 //! - components of other versions of the world, and one that imports WASI,
 //!   as wit-component's dummy modules: their functions only trap, which is
 //!   enough, because the host must refuse them before calling anything.
@@ -58,7 +59,11 @@ fn main() {
         wasm_guest::build_component(&root, "presend-hostile-guest", "presend_hostile_guest");
     write(&out_dir.join("hostile.wasm"), &hostile);
     // One after another: they share a target directory (see wasm_guest.rs).
-    for (feature, version) in [("contract-1-0", "1.0.0"), ("contract-1-1", "1.1.0")] {
+    for (feature, version) in [
+        ("contract-1-0", "1.0.0"),
+        ("contract-1-1", "1.1.0"),
+        ("contract-1-2", "1.2.0"),
+    ] {
         let validator = wasm_guest::build_component_with(
             &root,
             "presend-plugin",
@@ -73,10 +78,10 @@ fn main() {
 
     let wit =
         std::fs::read_to_string(root.join("wit/validator.wit")).expect("reading wit/validator.wit");
-    let ours = "@1.2.0";
+    let ours = "@1.3.0";
     assert!(
         wit.contains(ours),
-        "wit/validator.wit is no longer version 1.2.0: update build.rs"
+        "wit/validator.wit is no longer version 1.3.0: update build.rs"
     );
     write(
         &out_dir.join("world-v2.wasm"),

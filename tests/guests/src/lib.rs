@@ -28,3 +28,10 @@ pub const VALIDATOR_1_0_0: &[u8] =
 /// validators.
 pub const VALIDATOR_1_1_0: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/validator-1.1.0.wasm"));
+
+/// The real validator, built against the world as 1.2.0 was released
+/// (`wit/1.2.0/`): compact verdicts page by page, history asked with
+/// `lookup-mobiles` as each group of rows is judged (no `pending-lookup`).
+/// Here because hosts must keep running 1.2.0 validators.
+pub const VALIDATOR_1_2_0: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/validator-1.2.0.wasm"));

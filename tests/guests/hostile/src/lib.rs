@@ -12,6 +12,9 @@
 //! | `verdicts N`    | `N` verdicts, whatever the file                             |
 //! | `lookup N`      | asks the host for the history of `N` numbers                |
 //! | `lookup-mobiles N` | the same, with `lookup-mobiles`                          |
+//! | `pending N`     | makes `N` pending lookups of one number each, then takes them |
+//! | `pending-one-by-one N` | makes and takes one pending lookup, `N` times        |
+//! | `pending-dropped N` | makes `N` pending lookups and drops them untaken, twice |
 //! | `log N`         | logs `N` lines                                              |
 //! | `log-bytes N`   | logs one line of `N` bytes                                  |
 //! | `leak`          | logs patient data, then panics with it                      |
@@ -23,7 +26,8 @@
 //! Anything else (its default rules are `well-behaved`): one accepted verdict
 //! for row 2. Judging is `finish` for a 1.0.0 host, the first `next-verdicts`
 //! after `end` (later pages are empty) for a 1.1.0 one, or the first
-//! `next-compact` for a 1.2.0 one, which gives the same verdicts compact.
+//! `next-compact` for a 1.2.0 or 1.3.0 one, which gives the same verdicts
+//! compact. Its verdicts with history say how many attempts the host gave.
 //! Outside wasm32 the crate is empty.
 
 #![cfg(target_arch = "wasm32")]
@@ -170,6 +174,27 @@ impl Session {
                 let found = history::lookup_mobiles(&vec![7_700_900_123; n]);
                 vec![verdict(2, format!("{} attempts", found.number.len()))]
             }
+            "pending" => {
+                let held: Vec<_> = (0..n).map(|_| pending_lookup()).collect();
+                let attempts: usize = held
+                    .into_iter()
+                    .map(|p| history::PendingLookup::take(p).number.len())
+                    .sum();
+                vec![verdict(2, format!("{attempts} attempts"))]
+            }
+            "pending-one-by-one" => {
+                let attempts: usize = (0..n)
+                    .map(|_| history::PendingLookup::take(pending_lookup()).number.len())
+                    .sum();
+                vec![verdict(2, format!("{attempts} attempts"))]
+            }
+            "pending-dropped" => {
+                for _ in 0..2 {
+                    let held: Vec<_> = (0..n).map(|_| pending_lookup()).collect();
+                    drop(held);
+                }
+                vec![accepted(2)]
+            }
             "lookup" => {
                 let numbers = vec!["+447700900123".to_string(); n];
                 let found = history::lookup(&numbers);
@@ -255,6 +280,11 @@ fn compact(v: t::Verdict) -> t::CompactVerdict {
         success_probability: v.success_probability,
         cells: v.cells,
     }
+}
+
+/// A pending lookup of one number, 07700 900123.
+fn pending_lookup() -> history::PendingLookup {
+    history::PendingLookup::new(&[7_700_900_123])
 }
 
 fn verdict(row: u32, message: String) -> t::Verdict {

@@ -1,0 +1,169 @@
+//! History lookups answered on another thread while the validator reads on:
+//! the host's side of `history.pending-lookup` (contract 1.3.0).
+//!
+//! A 1.3.0 validator asks as soon as it knows a few thousand rows' numbers
+//! and takes the answer when it judges those rows, so the store is read on
+//! the second core while the component parses the next rows. Each store (one
+//! batch) starts one thread when its validator first asks; the thread
+//! answers the questions one at a time, in the order they were asked (one
+//! connection's reads, as a synchronous lookup would make them), and ends
+//! once the store is dropped and the questions already asked are answered.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::history::{Attempt, HistoryStore, Outcome};
+
+/// A question for the worker thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// One store's worker thread, started on the first question.
+#[derive(Default)]
+pub(crate) struct Worker {
+    jobs: Option<mpsc::Sender<Job>>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("started", &self.jobs.is_some())
+            .finish()
+    }
+}
+
+impl Worker {
+    /// Starts looking up `numbers` in `store` (as of `now`) on the worker
+    /// thread.
+    ///
+    /// # Errors
+    ///
+    /// The thread could not be started.
+    pub(crate) fn look_up(
+        &mut self,
+        store: Arc<dyn HistoryStore>,
+        numbers: Vec<u64>,
+        now: i64,
+    ) -> std::io::Result<Pending> {
+        let count = numbers.len();
+        let (answer, taken) = mpsc::sync_channel(1);
+        let mut job: Job = Box::new(move || {
+            // The pending lookup may have been dropped: nobody to tell.
+            let _ = answer.send(look_up(&*store, &numbers, now));
+        });
+        // A thread that is gone (a store that panicked) is started again.
+        for _ in 0..2 {
+            let jobs = match &self.jobs {
+                Some(jobs) => jobs,
+                None => self.jobs.insert(spawn()?),
+            };
+            match jobs.send(job) {
+                Ok(()) => {
+                    return Ok(Pending {
+                        answer: Some(taken),
+                        numbers: count,
+                    });
+                }
+                Err(mpsc::SendError(back)) => {
+                    job = back;
+                    self.jobs = None;
+                }
+            }
+        }
+        Err(std::io::Error::other("the history thread stopped twice"))
+    }
+}
+
+/// Starts a worker thread.
+fn spawn() -> std::io::Result<mpsc::Sender<Job>> {
+    let (jobs, asked) = mpsc::channel::<Job>();
+    std::thread::Builder::new()
+        .name("presend-history".into())
+        .spawn(move || {
+            for job in asked {
+                job();
+            }
+        })?;
+    Ok(jobs)
+}
+
+/// A lookup asked for and not yet taken: the resource behind
+/// `history.pending-lookup`.
+pub struct Pending {
+    /// `None` when there is no store to ask.
+    answer: Option<mpsc::Receiver<Found>>,
+    numbers: usize,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("numbers", &self.numbers)
+            .finish()
+    }
+}
+
+impl Pending {
+    /// A lookup with no store to ask: no number has any history.
+    pub(crate) fn no_store(numbers: usize) -> Pending {
+        Pending {
+            answer: None,
+            numbers,
+        }
+    }
+
+    /// How many numbers it asks about.
+    pub(crate) fn numbers(&self) -> usize {
+        self.numbers
+    }
+
+    /// Waits for the answer.
+    pub(crate) fn wait(self) -> Answer {
+        match self.answer {
+            None => Answer::NoStore,
+            Some(answer) => answer.recv().map_or(Answer::Lost, Answer::Found),
+        }
+    }
+}
+
+/// What a pending lookup came to.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// The store's answer.
+    Found(Found),
+    /// There was no store to ask.
+    NoStore,
+    /// The worker thread died without answering.
+    Lost,
+}
+
+/// What a lookup of UK mobiles found: each attempt as its number's position
+/// in the question, its time and its outcome, one list a field.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    pub(crate) number: Vec<u32>,
+    pub(crate) sent_at: Vec<i64>,
+    pub(crate) outcome: Vec<Outcome>,
+    /// Attempts dated after "now".
+    pub(crate) after_now: usize,
+    /// How long the store took.
+    pub(crate) micros: u64,
+    /// The store failed: the lists are not to be used.
+    pub(crate) error: Option<Error>,
+}
+
+/// Looks up UK mobiles (as `history.lookup-mobiles` gives them) in `store`.
+pub(crate) fn look_up(store: &dyn HistoryStore, numbers: &[u64], now: i64) -> Found {
+    let started = Instant::now();
+    let mut found = Found::default();
+    let asked = store.lookup_each_uk_mobile(numbers, &mut |number, a: Attempt| {
+        found.number.push(number);
+        found.sent_at.push(a.sent_at);
+        found.outcome.push(a.outcome);
+        found.after_now += usize::from(a.sent_at > now);
+    });
+    found.error = asked.err();
+    found.micros = started.elapsed().as_micros() as u64;
+    found
+}
