@@ -30,8 +30,7 @@ pub(crate) const CHUNK_BYTES: usize = 1 << 20;
 
 /// Verdicts asked for at once: each page is one call across the boundary;
 /// 4,096 keeps them few (25 for 100,000 rows) and a page's strings small
-/// (about 1 MB at most). It is also the validator's group of rows, each
-/// asked about with one history question, so a page is one group.
+/// (about 1 MB at most). History is asked once a chunk, not once a page.
 pub(crate) const PAGE: u32 = 4096;
 
 /// The output budget of a call: this, plus [`OUTPUT_BYTES_PER_INPUT_BYTE`]

@@ -1,9 +1,10 @@
 //! History lookups answered on another thread while the validator reads on:
 //! the host's side of `history.pending-lookup` (contract 1.3.0).
 //!
-//! A 1.3.0 validator asks as soon as it knows a few thousand rows' numbers
-//! and takes the answer when it judges those rows, so the store is read on
-//! the second core while the component parses the next rows. Each store (one
+//! A 1.3.0 validator asks as soon as it has read a chunk's rows and takes
+//! the answer when it judges them (after the next chunk, unless the answer
+//! came sooner), so the store is read on the second core while the
+//! component parses the next chunk. Each store (one
 //! batch) starts one thread when its validator first asks; the thread
 //! answers the questions one at a time, in the order they were asked (one
 //! connection's reads, as a synchronous lookup would make them), and ends
@@ -62,6 +63,7 @@ impl Worker {
                 Ok(()) => {
                     return Ok(Pending {
                         answer: Some(taken),
+                        came: None,
                         numbers: count,
                     });
                 }
@@ -93,6 +95,8 @@ fn spawn() -> std::io::Result<mpsc::Sender<Job>> {
 pub struct Pending {
     /// `None` when there is no store to ask.
     answer: Option<mpsc::Receiver<Found>>,
+    /// The answer, once [`Pending::ready`] has seen it come.
+    came: Option<Found>,
     numbers: usize,
 }
 
@@ -109,6 +113,7 @@ impl Pending {
     pub(crate) fn no_store(numbers: usize) -> Pending {
         Pending {
             answer: None,
+            came: None,
             numbers,
         }
     }
@@ -118,11 +123,31 @@ impl Pending {
         self.numbers
     }
 
+    /// Whether the answer has come (or will never come): [`Pending::wait`]
+    /// would not wait.
+    pub(crate) fn ready(&mut self) -> bool {
+        let Some(answer) = &self.answer else {
+            return true;
+        };
+        if self.came.is_some() {
+            return true;
+        }
+        match answer.try_recv() {
+            Ok(found) => {
+                self.came = Some(found);
+                true
+            }
+            Err(mpsc::TryRecvError::Empty) => false,
+            Err(mpsc::TryRecvError::Disconnected) => true,
+        }
+    }
+
     /// Waits for the answer.
     pub(crate) fn wait(self) -> Answer {
-        match self.answer {
-            None => Answer::NoStore,
-            Some(answer) => answer.recv().map_or(Answer::Lost, Answer::Found),
+        match (self.came, self.answer) {
+            (Some(found), _) => Answer::Found(found),
+            (None, None) => Answer::NoStore,
+            (None, Some(answer)) => answer.recv().map_or(Answer::Lost, Answer::Found),
         }
     }
 }

@@ -197,6 +197,10 @@ impl history::HostPendingLookup for Sandbox {
         Ok(self.table.push(pending)?)
     }
 
+    fn ready(&mut self, lookup: Resource<Pending>) -> wasmtime::Result<bool> {
+        Ok(self.table.get_mut(&lookup)?.ready())
+    }
+
     fn take(&mut self, lookup: Resource<Pending>) -> wasmtime::Result<wit::Attempts> {
         let pending = self.table.delete(lookup)?;
         let count = pending.numbers();

@@ -164,12 +164,13 @@ impl BatchSession {
     fn page(
         &self,
         max: u32,
+        ready: impl FnOnce() -> bool,
         lookup: impl FnOnce(&[Mobile]) -> Vec<(u32, Attempt)>,
     ) -> Result<Vec<Verdict>, t::FileError> {
         install_panic_hook();
         let max = usize::try_from(max).unwrap_or(usize::MAX);
         let (page, done) = self.with(|batch| {
-            let page = batch.next_verdicts(max, lookup)?;
+            let page = batch.next_ready_verdicts(max, ready, lookup)?;
             Ok((page, batch.is_done()))
         })?;
         let counts = self.counts.get().add(&page);
@@ -238,13 +239,25 @@ impl GuestBatch for BatchSession {
 
     #[cfg(not(feature = "contract-1-0"))]
     fn next_verdicts(&self, max: u32) -> Result<Vec<t::Verdict>, t::FileError> {
-        Ok(self.page(max, lookup)?.into_iter().map(verdict).collect())
+        Ok(self
+            .page(
+                max,
+                || self.ready(),
+                |numbers| self.take_or(numbers, lookup),
+            )?
+            .into_iter()
+            .map(verdict)
+            .collect())
     }
 
     #[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
     fn next_compact(&self, max: u32) -> Result<Vec<t::CompactVerdict>, t::FileError> {
         Ok(self
-            .page(max, |numbers| self.take(numbers))?
+            .page(
+                max,
+                || self.ready(),
+                |numbers| self.take_or(numbers, lookup_mobiles),
+            )?
             .into_iter()
             .map(compact)
             .collect())
@@ -257,8 +270,9 @@ impl GuestBatch for BatchSession {
     }
 }
 
-/// History asked ahead (1.3.0): each group's question goes to the host as
-/// soon as the group is read, and its answer is taken when it is judged.
+/// History asked ahead (1.3.0): each chunk's question goes to the host as
+/// soon as the chunk is read, and its answer is taken when it is judged;
+/// until the file ends, rows whose answer has not come wait for a later page.
 #[cfg(not(any(
     feature = "contract-1-0",
     feature = "contract-1-1",
@@ -271,11 +285,21 @@ impl BatchSession {
         self.pending.borrow_mut().push_back(pending);
     }
 
-    fn take(&self, numbers: &[Mobile]) -> Vec<(u32, Attempt)> {
-        // The batch asks `take` about the groups in the order it told `ask`.
+    /// Whether the oldest lookup not taken has its answer.
+    fn ready(&self) -> bool {
+        self.pending.borrow().front().is_none_or(|p| p.ready())
+    }
+
+    /// The answer to the oldest lookup not taken (the batch asks about the
+    /// groups in the order it told `ask`), or else `lookup`'s.
+    fn take_or(
+        &self,
+        numbers: &[Mobile],
+        lookup: fn(&[Mobile]) -> Vec<(u32, Attempt)>,
+    ) -> Vec<(u32, Attempt)> {
         match self.pending.borrow_mut().pop_front() {
             Some(pending) => attempts(history::PendingLookup::take(pending)),
-            None => lookup_mobiles(numbers),
+            None => lookup(numbers),
         }
     }
 }
@@ -289,9 +313,18 @@ impl BatchSession {
 impl BatchSession {
     fn ask(&self, _: &[Mobile]) {}
 
-    #[cfg(not(any(feature = "contract-1-0", feature = "contract-1-1")))]
-    fn take(&self, numbers: &[Mobile]) -> Vec<(u32, Attempt)> {
-        lookup_mobiles(numbers)
+    #[cfg(not(feature = "contract-1-0"))]
+    fn ready(&self) -> bool {
+        true
+    }
+
+    #[cfg(not(feature = "contract-1-0"))]
+    fn take_or(
+        &self,
+        numbers: &[Mobile],
+        lookup: fn(&[Mobile]) -> Vec<(u32, Attempt)>,
+    ) -> Vec<(u32, Attempt)> {
+        lookup(numbers)
     }
 }
 

@@ -322,14 +322,17 @@ fn answers_stream_as_ndjson_and_a_late_error_cuts_them_off() {
     assert_eq!(last["summary"], document["summary"]);
     assert_eq!(last["validator"], document["validator"]);
 
-    // Rules that allow 35,000 patients, and a file of 40,000: the row over
-    // the limit is read long after the first 64 KiB of answer went out.
-    let rules = "name = \"big\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 35000\n";
+    // Rules that allow 120,000 patients, and a file of 130,000 (4.9 MB, five
+    // chunks of a megabyte): the row over the limit is in the fifth chunk,
+    // read long after the first chunks' verdicts went out (they are at
+    // most one chunk behind the reading).
+    let rules = "name = \"big\"\nversion = \"1.0.0\"\n[csv]\nmax_rows = 120000\n";
     deploy(&server.deploy_dir(), "rules.toml", rules.as_bytes());
     wait_until("the rules serve", || {
         server.deployment()["active"]["rules"]["name"] == "big"
     });
-    let big = crate::common::numbered_patients(40_000);
+    let big = crate::common::numbered_patients(130_000);
+    assert!(big.len() > 4 << 20 && big.len() < 5 << 20);
     let mut stream = TcpStream::connect(&server.addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -347,7 +350,7 @@ fn answers_stream_as_ndjson_and_a_late_error_cuts_them_off() {
     assert!(
         text.starts_with("HTTP/1.1 200"),
         "{}",
-        &text[..text.len().min(200)]
+        &text[..text.len().min(2000)]
     );
     assert!(text.contains("\"patients\": ["), "the answer had begun");
     assert!(

@@ -127,7 +127,7 @@ fn an_nhs_number_that_starts_with_zeros_keeps_them() {
 }
 
 #[test]
-fn verdicts_come_page_by_page_with_history_asked_about_once_a_group() {
+fn verdicts_come_page_by_page_with_history_asked_about_once_a_chunk() {
     let history = MemoryHistory::new();
     history.add("+447912000007", 1, Outcome::PermanentFailure);
     // 40,000 rows, 1.5 MB: two chunks of the file, ten pages of verdicts.
@@ -159,11 +159,10 @@ fn verdicts_come_page_by_page_with_history_asked_about_once_a_group() {
         recorder.verdicts[7].status,
         presend_host::Status::LikelyToFail
     );
-    // 40,000 distinct numbers in two chunks, asked about a group of 4,096
-    // rows at a time, and for the part of a group each chunk ends with:
-    // 40,000 / 4,096 = 9.8, so 10 groups, and at most 2 more.
+    // 40,000 distinct numbers, asked about once for the rows each chunk of
+    // a megabyte completed: far fewer times than there were pages.
     let lookups = history.lookups.load(Ordering::SeqCst);
-    assert!((10..=12).contains(&lookups), "{lookups} lookups");
+    assert_eq!(lookups, file.len().div_ceil(1 << 20), "{lookups} lookups");
     assert_eq!(report.history.numbers, 40_000);
 
     // The same verdicts as the whole file at once.
@@ -171,15 +170,18 @@ fn verdicts_come_page_by_page_with_history_asked_about_once_a_group() {
     assert_eq!(whole.patients, recorder.verdicts);
 }
 
-/// A 1.3.0 validator asks for each group's history as soon as it has read
-/// the group, and the host looks it up on its own thread while the
+/// A 1.3.0 validator asks for each chunk's history as soon as it has read
+/// the chunk, and the host looks it up on its own thread while the
 /// validator reads on; a 1.2.0 validator asks as it judges, and the host
 /// looks up on the thread that runs the batch. The verdicts are the same.
 #[test]
 fn a_1_3_0_validator_has_history_looked_up_on_another_thread_while_it_reads() {
     let runtime = Runtime::new().unwrap();
     let old = Validator::load(&runtime, VALIDATOR_1_2_0, "validator-1.2.0.wasm").unwrap();
-    let file = numbered_patients(20_000);
+    // About 2.3 MB: three chunks of a megabyte, so one lookup each.
+    let file = numbered_patients(60_000);
+    let chunks = file.len().div_ceil(1 << 20);
+    assert_eq!(chunks, 3);
     let mut reports = Vec::new();
     for v in [validator(), &old] {
         let history = MemoryHistory::new();
@@ -192,8 +194,7 @@ fn a_1_3_0_validator_has_history_looked_up_on_another_thread_while_it_reads() {
         let report = v.validate(&file, &options).unwrap();
         assert_eq!(report.summary.likely_to_fail, 1);
         let threads = history.threads.lock().unwrap().clone();
-        // 20,000 rows in one chunk: 4 groups of 4,096 and one of 3,616.
-        assert_eq!(threads.len(), 5, "{}", v.world_version());
+        assert_eq!(threads.len(), chunks, "{}", v.world_version());
         let expected = if v.world_version() == WIT_VERSION {
             Some("presend-history".to_string())
         } else {

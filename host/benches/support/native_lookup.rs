@@ -3,17 +3,17 @@
 
 use presend_host::history::{Attempt, HistoryStore, Outcome};
 
-/// What the host does for the component, done for the native core: write
-/// each number in E.164 and look them up as the sandbox does
-/// (`lookup_each`), and answer with (position, attempt) pairs.
+/// What the host does for the component, done for the native core: look
+/// the numbers up as integers as the sandbox does for `lookup-mobiles`
+/// (`lookup_each_uk_mobile`), and answer with (position, attempt) pairs.
 pub fn native_lookup(
     history: &dyn HistoryStore,
     numbers: &[presend_plugin::mobile::Mobile],
 ) -> Vec<(u32, presend_plugin::Attempt)> {
-    let numbers: Vec<String> = numbers.iter().map(|m| m.e164()).collect();
+    let numbers: Vec<u64> = numbers.iter().map(|m| m.digits()).collect();
     let mut out = Vec::new();
     history
-        .lookup_each(&numbers, &mut |at, a| out.push((at, native(a))))
+        .lookup_each_uk_mobile(&numbers, &mut |at, a| out.push((at, native(a))))
         .expect("lookup");
     out
 }
