@@ -49,11 +49,15 @@ impl Worker {
     ) -> std::io::Result<Pending> {
         let count = numbers.len();
         let (answer, taken) = mpsc::sync_channel(1);
+        // The store's log lines belong to the batch that asked.
+        let span = tracing::Span::current();
         let mut job: Job = Box::new(move || {
+            let _in_batch = span.enter();
             // The pending lookup may have been dropped: nobody to tell.
             let _ = answer.send(look_up(&*store, &numbers, now));
         });
-        // A thread that is gone (a store that panicked) is started again.
+        // A thread that is gone (not expected: it survives a panicking
+        // store) is started again.
         for _ in 0..2 {
             let jobs = match &self.jobs {
                 Some(jobs) => jobs,
@@ -84,7 +88,10 @@ fn spawn() -> std::io::Result<mpsc::Sender<Job>> {
         .name("presend-history".into())
         .spawn(move || {
             for job in asked {
-                job();
+                // A store that panics loses that one answer (its pending
+                // lookup says so), not the thread: the questions behind it
+                // are already queued.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             }
         })?;
     Ok(jobs)
@@ -159,7 +166,7 @@ pub(crate) enum Answer {
     Found(Found),
     /// There was no store to ask.
     NoStore,
-    /// The worker thread died without answering.
+    /// The store panicked, or the worker thread stopped, without an answer.
     Lost,
 }
 
@@ -191,4 +198,95 @@ pub(crate) fn look_up(store: &dyn HistoryStore, numbers: &[u64], now: i64) -> Fo
     found.error = asked.err();
     found.micros = started.elapsed().as_micros() as u64;
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::history::NumberHistory;
+
+    /// Answers each number with one failed attempt sent at `now - 10`,
+    /// after waiting for a go-ahead; panics on +447700900666.
+    struct Gated {
+        go: Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl HistoryStore for Gated {
+        fn lookup(&self, numbers: &[String]) -> crate::Result<Vec<NumberHistory>> {
+            assert!(!numbers.iter().any(|n| n == "+447700900666"), "a store bug");
+            self.go.lock().unwrap().recv().unwrap();
+            Ok(numbers
+                .iter()
+                .map(|n| NumberHistory {
+                    number: n.clone(),
+                    attempts: vec![Attempt {
+                        sent_at: 90,
+                        outcome: Outcome::Failed,
+                    }],
+                })
+                .collect())
+        }
+    }
+
+    fn gated() -> (Arc<dyn HistoryStore>, mpsc::Sender<()>) {
+        let (go, gate) = mpsc::channel();
+        let store = Gated {
+            go: Mutex::new(gate),
+        };
+        (Arc::new(store), go)
+    }
+
+    #[test]
+    fn an_answer_is_ready_only_once_the_store_has_given_it() {
+        let (store, go) = gated();
+        let mut worker = Worker::default();
+        let mut first = worker
+            .look_up(store.clone(), vec![7_700_900_001], 100)
+            .unwrap();
+        let second = worker
+            .look_up(store, vec![7_700_900_002, 7_700_900_003], 100)
+            .unwrap();
+        assert_eq!(second.numbers(), 2);
+        assert!(!first.ready(), "the store has not answered");
+        go.send(()).unwrap();
+        // Asked again until the thread has handed the answer over.
+        while !first.ready() {
+            std::thread::yield_now();
+        }
+        let Answer::Found(found) = first.wait() else {
+            panic!("the first answer");
+        };
+        assert_eq!((found.number, found.sent_at), (vec![0], vec![90]));
+        assert_eq!(found.after_now, 0);
+        assert!(found.error.is_none());
+        // The second, asked after the first, is answered after it.
+        go.send(()).unwrap();
+        let Answer::Found(found) = second.wait() else {
+            panic!("the second answer");
+        };
+        assert_eq!(found.number, [0, 1]);
+    }
+
+    #[test]
+    fn a_store_that_panics_loses_that_answer_and_the_next_lookup_is_answered() {
+        let (store, go) = gated();
+        let mut worker = Worker::default();
+        let lost = worker
+            .look_up(store.clone(), vec![7_700_900_666], 0)
+            .unwrap();
+        assert!(matches!(lost.wait(), Answer::Lost));
+        go.send(()).unwrap();
+        let next = worker.look_up(store, vec![7_700_900_001], 0).unwrap();
+        assert!(matches!(next.wait(), Answer::Found(f) if f.number == [0] && f.after_now == 1));
+    }
+
+    #[test]
+    fn without_a_store_nothing_waits() {
+        let mut pending = Pending::no_store(3);
+        assert!(pending.ready());
+        assert_eq!(pending.numbers(), 3);
+        assert!(matches!(pending.wait(), Answer::NoStore));
+    }
 }

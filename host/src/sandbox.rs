@@ -211,10 +211,11 @@ impl history::HostPendingLookup for Sandbox {
             Answer::NoStore => Ok(attempts(Found::default())),
             Answer::Lost => Err(self.failed(
                 count,
-                Error::Runtime {
-                    doing: "waiting for the history thread",
-                    source: "it stopped without an answer".into(),
-                },
+                Error::history(
+                    "store",
+                    "its lookup panicked – the batch is void; fix the store (the panic is on \
+                     stderr) and run the batch again",
+                ),
             )),
         }
     }

@@ -211,6 +211,48 @@ fn a_1_3_0_validator_has_history_looked_up_on_another_thread_while_it_reads() {
     assert_eq!(reports[0].history, reports[1].history);
 }
 
+/// A store whose lookups panic (a bug in an embedder's store).
+struct Panicking;
+
+impl HistoryStore for Panicking {
+    fn lookup(
+        &self,
+        _: &[String],
+    ) -> presend_host::Result<Vec<presend_host::history::NumberHistory>> {
+        panic!("a bug in the store");
+    }
+}
+
+/// The lookup runs on the host's history thread, so a store that panics
+/// there fails its batch, with an error that says so, rather than the
+/// process; the next batch runs.
+#[test]
+fn a_store_that_panics_fails_the_batch_not_the_host() {
+    let options = BatchOptions {
+        rules: validator().default_rules().clone(),
+        now: NOW,
+        history: Some(Arc::new(Panicking)),
+    };
+    let file = numbered_patients(10);
+    let e = validator().validate(&file, &options).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("history store: its lookup panicked"),
+        "{e}"
+    );
+    assert_eq!(e.kind(), ErrorKind::History);
+    let report = validator()
+        .validate(
+            &file,
+            &BatchOptions {
+                history: None,
+                ..options
+            },
+        )
+        .unwrap();
+    assert_eq!(report.summary.total, 10);
+}
+
 /// Reads `.0` at most `.1` bytes at a time.
 struct Trickle<'a>(&'a [u8], usize);
 

@@ -9,10 +9,13 @@ use super::attempt::{Attempt, HistoryRecord, NumberHistory};
 use super::receipt::{Receipt, Recorded};
 use crate::error::{Error, Result};
 
-/// A source of delivery history. Lookups are batched: one call per batch
-/// with every distinct number, never one per patient. The write side
-/// (receipts, imports, prune) is for stores opened for writing; the others
-/// refuse it.
+/// A source of delivery history. Lookups are batched: one call a chunk of
+/// the file (about a megabyte) with every distinct number of its rows,
+/// never one per patient. For a validator of contract 1.3.0 they run on a
+/// thread of the batch's own (`presend-history`), inside the batch's
+/// tracing span, while the validator reads on; one at a time for each
+/// batch, in the order asked. The write side (receipts, imports, prune) is
+/// for stores opened for writing; the others refuse it.
 pub trait HistoryStore: Send + Sync {
     /// The attempts for each of `numbers` (E.164) that has any, in any order.
     ///
