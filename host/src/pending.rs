@@ -40,7 +40,7 @@ impl Worker {
     ///
     /// # Errors
     ///
-    /// The thread could not be started.
+    /// The thread could not be started (or, not expected, has stopped).
     pub(crate) fn look_up(
         &mut self,
         store: Arc<dyn HistoryStore>,
@@ -51,33 +51,24 @@ impl Worker {
         let (answer, taken) = mpsc::sync_channel(1);
         // The store's log lines belong to the batch that asked.
         let span = tracing::Span::current();
-        let mut job: Job = Box::new(move || {
+        let job: Job = Box::new(move || {
             let _in_batch = span.enter();
             // The pending lookup may have been dropped: nobody to tell.
             let _ = answer.send(look_up(&*store, &numbers, now));
         });
-        // A thread that is gone (not expected: it survives a panicking
-        // store) is started again.
-        for _ in 0..2 {
-            let jobs = match &self.jobs {
-                Some(jobs) => jobs,
-                None => self.jobs.insert(spawn()?),
-            };
-            match jobs.send(job) {
-                Ok(()) => {
-                    return Ok(Pending {
-                        answer: Some(taken),
-                        came: None,
-                        numbers: count,
-                    });
-                }
-                Err(mpsc::SendError(back)) => {
-                    job = back;
-                    self.jobs = None;
-                }
-            }
-        }
-        Err(std::io::Error::other("the history thread stopped twice"))
+        let jobs = match &self.jobs {
+            Some(jobs) => jobs,
+            None => self.jobs.insert(spawn()?),
+        };
+        // The thread outlives every job (it catches a panicking store), so
+        // its queue is open while this worker is.
+        jobs.send(job)
+            .map_err(|_| std::io::Error::other("the history thread stopped"))?;
+        Ok(Pending {
+            answer: Some(taken),
+            came: None,
+            numbers: count,
+        })
     }
 }
 
