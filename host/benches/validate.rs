@@ -183,7 +183,7 @@ fn main() {
                 .expect("batch");
         },
         || {
-            native_stream(&rules, &patients, |_| Vec::new());
+            native_stream(&rules, &patients, |_| {}, |_| Vec::new());
         },
     );
     let (e2e, native_e2e) = interleaved(
@@ -337,11 +337,13 @@ fn main() {
 }
 
 /// Runs the native core as the host runs the component: the file pushed a
-/// megabyte at a time, the verdicts taken a page of 4,096 at a time after
-/// each push, and once more after the end. Returns how many verdicts.
+/// megabyte at a time (each chunk's numbers told to `ask` as it is read),
+/// the verdicts taken a page of 4,096 at a time after each push, and once
+/// more after the end. Returns how many verdicts.
 fn native_stream(
     rules: &presend_plugin::Rules,
     file: &[u8],
+    mut ask: impl FnMut(&[presend_plugin::mobile::Mobile]),
     mut lookup: impl FnMut(&[presend_plugin::mobile::Mobile]) -> Vec<(u32, presend_plugin::Attempt)>,
 ) -> usize {
     let mut batch = presend_plugin::Batch::new(rules.clone(), NOW);
@@ -356,17 +358,17 @@ fn native_stream(
         verdicts += page.len();
     };
     for chunk in file.chunks(1 << 20) {
-        batch.push(chunk).expect("native batch");
+        batch.push_asking(chunk, &mut ask).expect("native batch");
         drain(&mut batch);
     }
-    batch.end().expect("native batch");
+    batch.end_asking(&mut ask).expect("native batch");
     drain(&mut batch);
     verdicts
 }
 
 /// Runs the native core as the host runs a 1.3.0 component with history:
-/// as [`native_stream`], with each group's numbers sent to a second thread
-/// as soon as the group is read, and its answer taken when the group is
+/// [`native_stream`], with each chunk's numbers sent to a second thread as
+/// soon as the chunk is read, and its answer taken when the chunk is
 /// judged, so the store is read while the core reads on.
 fn native_ahead(
     rules: &presend_plugin::Rules,
@@ -380,26 +382,12 @@ fn native_ahead(
             let _ = answer.send(native_lookup(&*history, &numbers));
         }
     });
-    let mut batch = presend_plugin::Batch::new(rules.clone(), NOW);
-    let mut verdicts = 0;
-    let mut drain = |batch: &mut presend_plugin::Batch| loop {
-        let page = batch
-            .next_verdicts(4096, |_| answers.recv().expect("an answer"))
-            .expect("native batch");
-        if page.is_empty() {
-            break;
-        }
-        verdicts += page.len();
-    };
-    let mut send = |numbers: &[presend_plugin::mobile::Mobile]| {
-        ask.send(numbers.to_vec()).expect("the worker");
-    };
-    for chunk in file.chunks(1 << 20) {
-        batch.push_asking(chunk, &mut send).expect("native batch");
-        drain(&mut batch);
-    }
-    batch.end_asking(&mut send).expect("native batch");
-    drain(&mut batch);
+    let verdicts = native_stream(
+        rules,
+        file,
+        |numbers| ask.send(numbers.to_vec()).expect("the worker"),
+        |_| answers.recv().expect("an answer"),
+    );
     drop(ask);
     worker.join().expect("the worker");
     verdicts
