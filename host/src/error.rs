@@ -255,6 +255,17 @@ pub enum Error {
         value: String,
     },
 
+    /// As many validator instances were running as the runtime has room for
+    /// ([`crate::Limits::instances`]): nothing was validated. Try again
+    /// shortly, or make the runtime with more.
+    #[error(
+        "all {instances} validator instances are in use – try again shortly, or raise Limits::instances"
+    )]
+    Busy {
+        /// How many instances the runtime has.
+        instances: usize,
+    },
+
     /// The runtime could not be set up (the engine, its epoch thread, the
     /// cache's key): not the validator's doing, nor the file's.
     #[error("{doing} failed")]
@@ -291,7 +302,8 @@ pub enum ErrorKind {
     Configuration,
     /// The host itself: a file it could not read or write, the runtime it
     /// could not set up, a streamed batch's reader or sink that failed
-    /// ([`Error::Stream`]). Look at the cause.
+    /// ([`Error::Stream`]), no instance free ([`Error::Busy`]: retry). Look
+    /// at the cause.
     Host,
 }
 
@@ -316,7 +328,10 @@ impl Error {
             | Error::NoPreviousDeployment
             | Error::Expected { .. }
             | Error::Time { .. } => ErrorKind::Configuration,
-            Error::Io { .. } | Error::Runtime { .. } | Error::Stream { .. } => ErrorKind::Host,
+            Error::Io { .. }
+            | Error::Runtime { .. }
+            | Error::Stream { .. }
+            | Error::Busy { .. } => ErrorKind::Host,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::pending::{self, Answer, Found, Pending, Worker};
 use crate::report::HistorySeen;
 
 /// Core wasm instances one store may hold.
-const MAX_CORE_INSTANCES: usize = 16;
+pub(crate) const MAX_CORE_INSTANCES: usize = 16;
 
 /// The longest guest panic message kept for the error report.
 const MAX_PANIC_MESSAGE: usize = 2048;
@@ -413,6 +413,14 @@ pub(crate) fn into_error(e: wasmtime::Error, store: &mut Store<Sandbox>) -> Erro
     let plugin = data.plugin.to_string();
     if let Some(history_error) = data.history_error.take() {
         return history_error;
+    }
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        tracing::warn!(validator = %plugin, "every validator instance is in use");
+        return Error::Busy {
+            instances: data.limits.instances,
+        };
     }
     if let Some(limit) = data.limit_hit.take() {
         tracing::warn!(validator = %plugin, %limit, "validator went over a limit");

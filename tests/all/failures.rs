@@ -44,6 +44,71 @@ fn a_batch_past_its_time_budget_is_stopped_and_the_next_one_runs() {
     assert_eq!(report.summary.accepted, 1);
 }
 
+/// Reads `file`, and the first time it is read, runs `during` (while the
+/// batch reading it holds its instance).
+struct Interrupting<'a, F: FnMut()> {
+    file: &'a [u8],
+    during: Option<F>,
+}
+
+impl<F: FnMut()> std::io::Read for Interrupting<'_, F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if let Some(mut during) = self.during.take() {
+            during();
+        }
+        self.file.read(buf)
+    }
+}
+
+/// Counts verdicts.
+struct Counted(usize);
+
+impl presend_host::VerdictSink for Counted {
+    fn columns(&mut self, _: &presend_host::Columns) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn verdict(&mut self, _: presend_host::PatientVerdict) -> std::io::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_call_with_every_instance_in_use_is_refused_as_busy_and_the_next_one_runs() {
+    let runtime = Runtime::with_limits(Limits {
+        instances: 1,
+        ..Limits::default()
+    })
+    .unwrap();
+    let validator = Validator::embedded(&runtime).unwrap();
+    let opts = presend_host::BatchOptions {
+        rules: validator.default_rules().clone(),
+        ..options(None)
+    };
+    let mut refused = None;
+    let mut input = Interrupting {
+        file: SMALL,
+        during: Some(|| refused = Some(validator.check_rules("name = \"x\"", "test"))),
+    };
+    // The batch itself, holding the one instance, runs to the end.
+    let mut sink = Counted(0);
+    validator
+        .validate_stream(&mut input, &opts, &mut sink)
+        .expect("the batch that holds the instance");
+    assert_eq!(sink.0, 1);
+    match refused {
+        Some(Err(e @ Error::Busy { instances: 1 })) => {
+            assert_eq!(e.kind(), presend_host::ErrorKind::Host);
+            assert!(e.to_string().contains("Limits::instances"), "{e}");
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    // The instance is free again.
+    let report = validator.validate(SMALL, &opts).unwrap();
+    assert_eq!(report.summary.accepted, 1);
+}
+
 #[test]
 fn a_batch_past_its_memory_limit_is_stopped_and_the_next_one_runs() {
     let runtime = Runtime::with_limits(Limits {

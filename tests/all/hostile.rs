@@ -87,6 +87,29 @@ fn a_guest_that_loops_forever_times_out() {
     real_validator_still_works(&runtime);
 }
 
+/// Guards the instance pool: a slot's memory is kept between calls, and
+/// must be zeroed before the next guest gets it, whether it was kept
+/// resident (the first 64 MiB) or handed back (the rest).
+#[test]
+fn a_guest_never_sees_what_an_earlier_call_left_in_its_memory() {
+    // One instance at a time: every call gets the same slot.
+    let runtime = runtime(Limits {
+        instances: 1,
+        ..Limits::default()
+    });
+    // 1,100 pages is about 69 MiB: past what a slot keeps resident.
+    let said = |behaviour: String| {
+        let report = misbehave(&runtime, &behaviour).expect(&behaviour);
+        report.patients[0].reasons[0].message.clone()
+    };
+    for pages in [16, 1_100] {
+        // Twice the pages, so the next call's new pages are among them.
+        let scribbled = said(format!("scribble {}", pages * 2));
+        assert_eq!(scribbled, format!("{} nonzero bytes", pages * 2 * 65_536));
+        assert_eq!(said(format!("residue {pages}")), "0 nonzero bytes");
+    }
+}
+
 #[test]
 fn a_guest_that_allocates_without_end_hits_the_memory_limit() {
     let runtime = runtime(Limits {

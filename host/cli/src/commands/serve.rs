@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use presend_host::deployment::{DeployDir, Deployments, Parts, Version};
-use presend_host::{ComponentCache, Runtime};
+use presend_host::{ComponentCache, Limits, Runtime};
 
 use crate::args::{CanaryArgs, open_history};
 use crate::service::{self, Setup};
@@ -126,7 +126,13 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Setup> {
         (None, Ok(token)) => Some(check_token(&token, TOKEN_ENV)?),
         (None, Err(_)) => None,
     };
-    let runtime = Runtime::new()?;
+    // Room for every batch the service runs at once, and for the calls
+    // around them (reviews, rules checks, a deploy's canary).
+    let defaults = Limits::default();
+    let runtime = Runtime::with_limits(Limits {
+        instances: defaults.instances.max(args.max_batches.saturating_add(32)),
+        ..defaults
+    })?;
     let deploy_dir = args.deploy_dir.as_ref().map(DeployDir::new);
     let cache_dir = args
         .cache_dir

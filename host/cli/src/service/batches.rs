@@ -454,6 +454,7 @@ fn batch_error(e: &Error) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "validator-contract")
         }
         Error::History { .. } => (StatusCode::SERVICE_UNAVAILABLE, "history-unavailable"),
+        Error::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "validator-busy"),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     };
     let mut body = json!({"error": {"code": code, "message": e.to_string()}});

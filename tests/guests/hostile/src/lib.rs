@@ -18,6 +18,8 @@
 //! | `log N`         | logs `N` lines                                              |
 //! | `log-bytes N`   | logs one line of `N` bytes                                  |
 //! | `leak`          | logs patient data, then panics with it                      |
+//! | `scribble N`    | grows its memory by `N` pages, fills them with 0xAB, counts |
+//! | `residue N`     | grows its memory by `N` pages; reports their nonzero bytes  |
 //! | `duplicate-rows`, `rows-out-of-range`, `rows-out-of-order`, `accepted-without-number` |
 //! |                 | verdicts that do not fit the file                           |
 //! | `pages-repeat`  | pages that give row 2 again and again, without end          |
@@ -214,6 +216,20 @@ impl Session {
                 log::log(t::LogLevel::Info, "row 2: 9990000018 on +447700900123");
                 panic!("row 2 holds 9990000018 and 07700 900123")
             }
+            // A call before this one in the same pooled slot could have left
+            // patient data in memory; a fresh instance's grown pages are
+            // zero (the wasm spec), whatever ran there before.
+            "scribble" => {
+                let new = grow(n);
+                // SAFETY: the pages were just added to linear memory and
+                // nothing else uses them.
+                unsafe { std::ptr::write_bytes(new, 0xAB, n << 16) };
+                vec![verdict(2, format!("{} nonzero bytes", nonzero(new, n)))]
+            }
+            "residue" => {
+                let new = grow(n);
+                vec![verdict(2, format!("{} nonzero bytes", nonzero(new, n)))]
+            }
             "duplicate-rows" => vec![accepted(2), accepted(3), accepted(3)],
             "rows-out-of-range" => vec![accepted(2), accepted(1000)],
             "rows-out-of-order" => vec![accepted(3), accepted(2)],
@@ -285,6 +301,20 @@ fn compact(v: t::Verdict) -> t::CompactVerdict {
 /// A pending lookup of one number, 07700 900123.
 fn pending_lookup() -> history::PendingLookup {
     history::PendingLookup::new(&[7_700_900_123])
+}
+
+/// Grows linear memory by `pages` and returns where the new pages start.
+fn grow(pages: usize) -> *mut u8 {
+    let old = core::arch::wasm32::memory_grow(0, pages);
+    assert_ne!(old, usize::MAX, "memory.grow refused {pages} pages");
+    (old << 16) as *mut u8
+}
+
+/// The nonzero bytes in `pages` pages from `start`.
+fn nonzero(start: *mut u8, pages: usize) -> usize {
+    // SAFETY: `start` is where `grow` added at least `pages` pages.
+    let bytes = unsafe { std::slice::from_raw_parts(start, pages << 16) };
+    bytes.iter().filter(|b| **b != 0).count()
 }
 
 fn verdict(row: u32, message: String) -> t::Verdict {
