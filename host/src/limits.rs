@@ -37,8 +37,11 @@ pub struct Limits {
     /// batch, a rules check, an identity) holds one while it runs. They come
     /// from a pool made with the runtime, so each reserves address space
     /// (about 4 GiB, none of it memory) and keeps up to 64 MiB of the
-    /// memory it used, zeroed, for the next call. One call more than this at once fails with
-    /// [`crate::Error::Busy`].
+    /// memory it used, zeroed, for the next call. One call more than this at
+    /// once fails with [`crate::Error::Busy`]. 0, or a process that cannot
+    /// reserve the address space (under `ulimit -v`, or valgrind: a warning
+    /// is logged), has no pool: each call maps fresh memory, and any number
+    /// run at once.
     pub instances: usize,
 }
 

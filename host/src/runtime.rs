@@ -66,11 +66,7 @@ impl Runtime {
         // The time budget: a background thread bumps the epoch every TICK and
         // each store traps once its deadline (in ticks) has passed.
         config.epoch_interruption(true);
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(&limits)));
-        let engine = Engine::new(&config).map_err(|e| Error::Runtime {
-            doing: "creating the wasmtime engine",
-            source: e.into(),
-        })?;
+        let engine = engine(config, &limits)?;
         let mut linker = Linker::new(&engine);
         PreSendValidator::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s).map_err(
             |e| Error::Runtime {
@@ -156,6 +152,34 @@ impl Runtime {
     /// Records how a call or a batch ended, for [`Runtime::counters`].
     pub(crate) fn record(&self, kind: Counted) {
         self.inner.counters.record(kind);
+    }
+}
+
+/// The engine, with the instance pool when `limits.instances` is not 0 and
+/// the pool's address space can be reserved. Where it cannot (a process
+/// under `ulimit -v`, or valgrind), each call maps fresh memory as with no
+/// pool, and there is no cap on calls at once: slower, never refused.
+fn engine(mut config: Config, limits: &Limits) -> Result<Engine> {
+    let failed = |e: wasmtime::Error| Error::Runtime {
+        doing: "creating the wasmtime engine",
+        source: e.into(),
+    };
+    if limits.instances == 0 {
+        return Engine::new(&config).map_err(failed);
+    }
+    let mut pooled = config.clone();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool(limits)));
+    match Engine::new(&pooled) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            tracing::warn!(
+                instances = limits.instances,
+                error = %format!("{e:#}"),
+                "no address space for the instance pool: every call maps fresh memory, with no cap on calls at once"
+            );
+            config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            Engine::new(&config).map_err(failed)
+        }
     }
 }
 

@@ -458,6 +458,34 @@ fn a_validator_from_a_file_gives_the_same_verdicts() {
     assert!(stderr(&o).contains("nope.wasm"), "{}", stderr(&o));
 }
 
+/// Guards the fall-back from the instance pool: under `ulimit -v` the
+/// pool's address space (64 slots of about 4 GiB) cannot be reserved, and
+/// the command must still validate, on fresh memory a call.
+#[test]
+fn under_an_address_space_limit_it_validates_without_the_pool() {
+    let patients = example("patients.csv");
+    let args = ["validate", path(&patients), "--now", NOW, "--format", "json"];
+    let free = presend(&args);
+    assert!(free.status.success(), "{}", stderr(&free));
+    // 16 GiB: room for one validator's memory, not for the pool's.
+    let limited = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 16777216 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_presend"))
+        .args(["--log-level", "warn"])
+        .args(args)
+        .output()
+        .expect("sh runs");
+    assert!(limited.status.success(), "{}", stderr(&limited));
+    // It did go without the pool, and said so.
+    assert!(
+        stderr(&limited).contains("no address space for the instance pool"),
+        "{}",
+        stderr(&limited)
+    );
+    assert_eq!(verdicts_json(&limited), verdicts_json(&free));
+}
+
 #[test]
 fn a_failure_is_reported_once_without_log_noise() {
     let o = presend(&[

@@ -110,6 +110,37 @@ fn a_call_with_every_instance_in_use_is_refused_as_busy_and_the_next_one_runs() 
 }
 
 #[test]
+fn without_a_pool_calls_at_once_are_not_capped() {
+    let runtime = Runtime::with_limits(Limits {
+        instances: 0,
+        ..Limits::default()
+    })
+    .unwrap();
+    let validator = Validator::embedded(&runtime).unwrap();
+    let opts = presend_host::BatchOptions {
+        rules: validator.default_rules().clone(),
+        ..options(None)
+    };
+    let mut inner = None;
+    let mut input = Interrupting {
+        file: SMALL,
+        during: Some(|| {
+            inner = Some(
+                validator
+                    .check_rules("name = \"x\"\nversion = \"1.0.0\"\n", "test")
+                    .map(|r| r.identity().to_string()),
+            )
+        }),
+    };
+    let mut sink = Counted(0);
+    validator
+        .validate_stream(&mut input, &opts, &mut sink)
+        .expect("the outer batch");
+    assert_eq!(sink.0, 1);
+    assert_eq!(inner.expect("ran").expect("not busy"), "x 1.0.0");
+}
+
+#[test]
 fn a_batch_past_its_memory_limit_is_stopped_and_the_next_one_runs() {
     let runtime = Runtime::with_limits(Limits {
         memory_bytes: 4 << 20,
