@@ -16,6 +16,7 @@ pub mod history;
 mod identity;
 pub mod mobile;
 pub mod nhs;
+mod plain;
 pub mod rules;
 pub mod seen;
 pub mod table;
