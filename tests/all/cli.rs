@@ -464,7 +464,14 @@ fn a_validator_from_a_file_gives_the_same_verdicts() {
 #[test]
 fn under_an_address_space_limit_it_validates_without_the_pool() {
     let patients = example("patients.csv");
-    let args = ["validate", path(&patients), "--now", NOW, "--format", "json"];
+    let args = [
+        "validate",
+        path(&patients),
+        "--now",
+        NOW,
+        "--format",
+        "json",
+    ];
     let free = presend(&args);
     assert!(free.status.success(), "{}", stderr(&free));
     // 16 GiB: room for one validator's memory, not for the pool's.
