@@ -74,45 +74,13 @@ impl presend_host::VerdictSink for Counted {
     }
 }
 
-#[test]
-fn a_call_with_every_instance_in_use_is_refused_as_busy_and_the_next_one_runs() {
+/// On a runtime with room for `instances` calls at once: streams a one-row
+/// batch and, while it reads its file (holding its instance), checks
+/// `rules`. Returns that check's result; the batch itself must give its one
+/// verdict. Then, the batch done, a batch runs.
+fn rules_checked_during_a_batch(instances: usize, rules: &str) -> Result<String, Error> {
     let runtime = Runtime::with_limits(Limits {
-        instances: 1,
-        ..Limits::default()
-    })
-    .unwrap();
-    let validator = Validator::embedded(&runtime).unwrap();
-    let opts = presend_host::BatchOptions {
-        rules: validator.default_rules().clone(),
-        ..options(None)
-    };
-    let mut refused = None;
-    let mut input = Interrupting {
-        file: SMALL,
-        during: Some(|| refused = Some(validator.check_rules("name = \"x\"", "test"))),
-    };
-    // The batch itself, holding the one instance, runs to the end.
-    let mut sink = Counted(0);
-    validator
-        .validate_stream(&mut input, &opts, &mut sink)
-        .expect("the batch that holds the instance");
-    assert_eq!(sink.0, 1);
-    match refused {
-        Some(Err(e @ Error::Busy { instances: 1 })) => {
-            assert_eq!(e.kind(), presend_host::ErrorKind::Host);
-            assert!(e.to_string().contains("Limits::instances"), "{e}");
-        }
-        other => panic!("expected Busy, got {other:?}"),
-    }
-    // The instance is free again.
-    let report = validator.validate(SMALL, &opts).unwrap();
-    assert_eq!(report.summary.accepted, 1);
-}
-
-#[test]
-fn without_a_pool_calls_at_once_are_not_capped() {
-    let runtime = Runtime::with_limits(Limits {
-        instances: 0,
+        instances,
         ..Limits::default()
     })
     .unwrap();
@@ -125,19 +93,36 @@ fn without_a_pool_calls_at_once_are_not_capped() {
     let mut input = Interrupting {
         file: SMALL,
         during: Some(|| {
-            inner = Some(
-                validator
-                    .check_rules("name = \"x\"\nversion = \"1.0.0\"\n", "test")
-                    .map(|r| r.identity().to_string()),
-            )
+            let checked = validator.check_rules(rules, "test");
+            inner = Some(checked.map(|r| r.identity().to_string()));
         }),
     };
     let mut sink = Counted(0);
     validator
         .validate_stream(&mut input, &opts, &mut sink)
-        .expect("the outer batch");
+        .expect("the batch that holds an instance");
     assert_eq!(sink.0, 1);
-    assert_eq!(inner.expect("ran").expect("not busy"), "x 1.0.0");
+    // Its instance is free again.
+    let report = validator.validate(SMALL, &opts).unwrap();
+    assert_eq!(report.summary.accepted, 1);
+    inner.expect("the check ran")
+}
+
+#[test]
+fn a_call_with_every_instance_in_use_is_refused_as_busy_and_the_next_one_runs() {
+    match rules_checked_during_a_batch(1, "name = \"x\"\nversion = \"1.0.0\"\n") {
+        Err(e @ Error::Busy { instances: 1 }) => {
+            assert_eq!(e.kind(), presend_host::ErrorKind::Host);
+            assert!(e.to_string().contains("Limits::instances"), "{e}");
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+}
+
+#[test]
+fn without_a_pool_calls_at_once_are_not_capped() {
+    let checked = rules_checked_during_a_batch(0, "name = \"x\"\nversion = \"1.0.0\"\n");
+    assert_eq!(checked.expect("not busy"), "x 1.0.0");
 }
 
 #[test]
