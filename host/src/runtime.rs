@@ -186,12 +186,13 @@ fn engine(mut config: Config, limits: &Limits) -> Result<Engine> {
 /// The instance pool: room for `limits.instances` validators at once, each
 /// with as many core instances and tables as a store may hold, and one
 /// memory of any size wasm32 allows (`limits.memory_bytes` is the store's
-/// limiter's to enforce: a pool's smaller maximum would refuse the component
-/// at load, not stop the batch with [`Error::MemoryLimit`]). Each instance's memory stays mapped between calls and is zeroed
-/// in place (up to [`KEEP_RESIDENT_BYTES`]): with a fresh mapping a call, the
+/// limiter's to enforce: a pool's smaller maximum would refuse the
+/// component at load, not stop the batch with [`Error::MemoryLimit`]).
+/// Each instance's memory stays mapped between calls and is zeroed in place
+/// (up to [`KEEP_RESIDENT_BYTES`]): with a fresh mapping a call, the
 /// kernel's page faults and zeroing were 6–10% of a warm batch.
 fn pool(limits: &Limits) -> PoolingAllocationConfig {
-    let instances = u32::try_from(limits.instances.max(1)).unwrap_or(u32::MAX);
+    let instances = u32::try_from(limits.instances).unwrap_or(u32::MAX);
     let per_store = u32::try_from(MAX_CORE_INSTANCES).unwrap_or(u32::MAX);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(instances)
