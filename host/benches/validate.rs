@@ -119,7 +119,7 @@ fn main() {
     let lookup_numbers: Vec<String> = report
         .patients
         .iter()
-        .filter_map(|p| p.mobile_number.clone())
+        .filter_map(|p| p.mobile_number.map(|m| m.to_string()))
         .collect();
     let mut lookup_numbers = lookup_numbers;
     lookup_numbers.sort();
@@ -334,7 +334,7 @@ fn main() {
     let presend_numbers: Vec<Option<String>> = report
         .patients
         .iter()
-        .map(|p| p.mobile_number.clone())
+        .map(|p| p.mobile_number.map(|m| m.to_string()))
         .collect();
     println!();
     match notify::phone_check(&phone_cells(&patients), 3) {

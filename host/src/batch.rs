@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::lift;
 use crate::limits::Limits;
 use crate::options::BatchOptions;
-use crate::report::{Columns, HistorySeen, Identity, Summary};
+use crate::report::{Columns, HistorySeen, Identity, PatientVerdict, Summary};
 use crate::runtime;
 use crate::sandbox::Sandbox;
 use crate::sink::VerdictSink;
@@ -149,19 +149,12 @@ impl Page {
         }
     }
 
-    /// The verdicts, compact ones expanded: `Err` when one breaks the contract.
-    fn verdicts(self) -> std::result::Result<Vec<wit::Verdict>, String> {
+    /// The verdicts as the library has them: `Err` when one's numbers break
+    /// the contract.
+    fn verdicts(self) -> std::result::Result<Vec<PatientVerdict>, String> {
         match self {
-            Page::Compact(page) => {
-                // Sized once: collected in place, the larger verdicts
-                // regrew the vector page after page.
-                let mut verdicts = Vec::with_capacity(page.len());
-                for v in page {
-                    verdicts.push(lift::expand(v)?);
-                }
-                Ok(verdicts)
-            }
-            Page::Verdicts(page) => Ok(page),
+            Page::Compact(page) => page.into_iter().map(lift::compact).collect(),
+            Page::Verdicts(page) => page.into_iter().map(lift::verdict).collect(),
         }
     }
 }
@@ -393,7 +386,6 @@ impl Running<'_, '_> {
                 return Ok(Err(e));
             }
             for verdict in page {
-                let verdict = lift::verdict(verdict);
                 pages.summary.add(verdict.status);
                 if let Err(source) = self.batch.sink.verdict(verdict) {
                     return Ok(Err(unwritten(source)));
@@ -451,15 +443,19 @@ impl Running<'_, '_> {
             Ok(result) => result,
             Err(e) => return Ok(Err(lift::file_error(e))),
         };
-        if let Err(message) = contract::Pages::default().check(&result.verdicts, self.max_rows) {
+        let verdicts = result.verdicts.into_iter().map(lift::verdict).collect();
+        let verdicts: Vec<PatientVerdict> = match verdicts {
+            Ok(verdicts) => verdicts,
+            Err(message) => return Ok(Err(self.violation(message))),
+        };
+        if let Err(message) = contract::Pages::default().check(&verdicts, self.max_rows) {
             return Ok(Err(self.violation(message)));
         }
         let columns = lift::columns(result.columns);
         let mut summary = Summary::default();
         let sink = &mut *self.batch.sink;
         let sent = sink.columns(&columns).and_then(|()| {
-            result.verdicts.into_iter().try_for_each(|v| {
-                let verdict = lift::verdict(v);
+            verdicts.into_iter().try_for_each(|verdict| {
                 summary.add(verdict.status);
                 sink.verdict(verdict)
             })

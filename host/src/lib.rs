@@ -111,7 +111,8 @@
 //!
 //! 1. Leaves: `limits` (limits, counters), `timestamp`, `digest` (sha256),
 //!    `embedded` (the bundled component and example file), `codes` (reason
-//!    and file-error codes), `report` (what a batch produced), then `sink`
+//!    and file-error codes), `numbers` (a verdict's NHS number and mobile,
+//!    held inline), `report` (what a batch produced), then `sink`
 //!    (where streamed verdicts go), `diff`, `reasons` and `json` (reading a
 //!    report, or writing one as it comes), `error`.
 //! 2. [`history`]: attempts, the [`history::HistoryStore`] trait and its CSV,
@@ -150,6 +151,7 @@ pub mod history;
 mod json;
 mod lift;
 mod limits;
+mod numbers;
 mod options;
 mod pending;
 pub mod reasons;
@@ -168,6 +170,7 @@ pub use embedded::{EMBEDDED_VALIDATOR, EXAMPLE_PATIENTS};
 pub use error::{BoxError, Error, ErrorKind, Result};
 pub use json::{JsonForm, JsonSink};
 pub use limits::{Counters, Limit, Limits};
+pub use numbers::{MobileNumber, NhsNumber};
 pub use options::{BatchOptions, Rules};
 pub use report::{
     BatchReport, Columns, DeploymentInfo, HistorySeen, Identity, PartIdentity, PatientVerdict,

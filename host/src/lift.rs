@@ -4,7 +4,8 @@
 
 use crate::bindings::presend::validator::types as wit;
 use crate::error::Error;
-use crate::history::{Attempt, Outcome, is_uk_mobile, push_ten_digits, uk_mobile_e164};
+use crate::history::{Attempt, Outcome};
+use crate::numbers::{MobileNumber, NhsNumber};
 use crate::report::{Columns, Identity, PatientVerdict, Reason, Status};
 
 /// The columns a validator found.
@@ -43,63 +44,91 @@ pub(crate) fn file_error(e: wit::FileError) -> Error {
     }
 }
 
-/// One patient's verdict.
-pub(crate) fn verdict(v: wit::Verdict) -> PatientVerdict {
-    PatientVerdict {
-        row: v.row,
-        nhs_number: v.nhs_number,
-        mobile_number: v.mobile_number,
-        status: match v.status {
-            wit::Status::Accepted => Status::Accepted,
-            wit::Status::Rejected => Status::Rejected,
-            wit::Status::LikelyToFail => Status::LikelyToFail,
-        },
-        reasons: v.reasons.into_iter().map(reason).collect(),
-        success_probability: v.success_probability,
-        cells: v.cells,
-    }
-}
-
-/// The NHS number whose 10 digits `n` is, zeros first: `None` past 10
-/// digits.
-fn nhs_number(n: u64) -> Option<String> {
-    (n < 10_000_000_000).then(|| {
-        let mut out = String::with_capacity(10);
-        push_ten_digits(&mut out, n);
-        out
-    })
-}
-
-/// A 1.2.0 compact verdict as the verdict it stands for, its numbers
-/// written back as strings; `Err` (naming the row, never the value) for an
-/// integer that is no NHS number's 10 digits or no UK mobile's national
-/// number: the validator broke the contract.
-pub(crate) fn expand(v: wit::CompactVerdict) -> Result<wit::Verdict, String> {
+/// One patient's verdict (1.0.0 and 1.1.0): `Err` (naming the row, never
+/// the value) for a number that is not in its form: the validator broke the
+/// contract.
+pub(crate) fn verdict(v: wit::Verdict) -> Result<PatientVerdict, String> {
     let row = v.row;
     let nhs_number = v
         .nhs_number
         .map(|n| {
-            nhs_number(n)
-                .ok_or_else(|| format!("row {row} has an NHS number of more than 10 digits"))
+            NhsNumber::parse(&n)
+                .ok_or_else(|| format!("row {row} has an NHS number that is not 10 digits"))
         })
         .transpose()?;
-    let mobile_number = match v.mobile_number {
-        Some(n) if !is_uk_mobile(n) => {
-            return Err(format!(
-                "row {row} has a mobile number that is not a UK mobile's national number"
-            ));
-        }
-        n => n.map(uk_mobile_e164),
-    };
-    Ok(wit::Verdict {
+    let mobile_number = v
+        .mobile_number
+        .map(|n| {
+            MobileNumber::parse(&n)
+                .ok_or_else(|| format!("row {row} has a mobile number not in E.164 form"))
+        })
+        .transpose()?;
+    Ok(patient(
         row,
         nhs_number,
         mobile_number,
-        status: v.status,
-        reasons: v.reasons,
-        success_probability: v.success_probability,
-        cells: v.cells,
-    })
+        v.status,
+        v.reasons,
+        v.success_probability,
+        v.cells,
+    ))
+}
+
+/// A compact verdict (1.2.0 on), its numbers written back as the strings
+/// they stand for: `Err` (naming the row, never the value) for an integer
+/// that is no NHS number's 10 digits or no UK mobile's national number: the
+/// validator broke the contract.
+pub(crate) fn compact(v: wit::CompactVerdict) -> Result<PatientVerdict, String> {
+    let row = v.row;
+    let nhs_number = v
+        .nhs_number
+        .map(|n| {
+            NhsNumber::from_digits(n)
+                .ok_or_else(|| format!("row {row} has an NHS number of more than 10 digits"))
+        })
+        .transpose()?;
+    let mobile_number = v
+        .mobile_number
+        .map(|n| {
+            MobileNumber::uk(n).ok_or_else(|| {
+                format!("row {row} has a mobile number that is not a UK mobile's national number")
+            })
+        })
+        .transpose()?;
+    Ok(patient(
+        row,
+        nhs_number,
+        mobile_number,
+        v.status,
+        v.reasons,
+        v.success_probability,
+        v.cells,
+    ))
+}
+
+/// The verdict both forms stand for, once their numbers are read.
+fn patient(
+    row: u32,
+    nhs_number: Option<NhsNumber>,
+    mobile_number: Option<MobileNumber>,
+    status: wit::Status,
+    reasons: Vec<wit::Reason>,
+    success_probability: Option<f64>,
+    cells: Vec<String>,
+) -> PatientVerdict {
+    PatientVerdict {
+        row,
+        nhs_number,
+        mobile_number,
+        status: match status {
+            wit::Status::Accepted => Status::Accepted,
+            wit::Status::Rejected => Status::Rejected,
+            wit::Status::LikelyToFail => Status::LikelyToFail,
+        },
+        reasons: reasons.into_iter().map(reason).collect(),
+        success_probability,
+        cells,
+    }
 }
 
 /// One attempt of the store's answer as the contract has it, naming its
@@ -128,28 +157,66 @@ pub(crate) fn outcome(o: Outcome) -> wit::Outcome {
 mod tests {
     use super::*;
 
-    /// The oracle is the standard library's own formatting.
+    fn full(nhs_number: &str, mobile_number: &str) -> wit::Verdict {
+        wit::Verdict {
+            row: 7,
+            nhs_number: Some(nhs_number.into()),
+            mobile_number: Some(mobile_number.into()),
+            status: wit::Status::Rejected,
+            reasons: Vec::new(),
+            success_probability: None,
+            cells: Vec::new(),
+        }
+    }
+
+    fn compact_one(nhs_number: u64, mobile_number: u64) -> wit::CompactVerdict {
+        wit::CompactVerdict {
+            row: 7,
+            nhs_number: Some(nhs_number),
+            mobile_number: Some(mobile_number),
+            status: wit::Status::Rejected,
+            reasons: Vec::new(),
+            success_probability: None,
+            cells: Vec::new(),
+        }
+    }
+
     #[test]
-    fn numbers_are_written_as_std_writes_them() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut samples = vec![0, 1, 9, 10, 18, 999_999_999, 7_000_000_000, 9_999_999_999];
-        for _ in 0..10_000 {
-            // xorshift: any spread of values below 10^10.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            samples.push(state % 10_000_000_000);
+    fn both_forms_read_to_the_same_numbers() {
+        let from_full = verdict(full("0000000019", "+447700900123")).expect("in form");
+        let from_compact = compact(compact_one(19, 7_700_900_123)).expect("in form");
+        assert_eq!(from_full, from_compact);
+        assert_eq!(from_full.nhs_number.as_deref(), Some("0000000019"));
+        assert_eq!(from_full.mobile_number.as_deref(), Some("+447700900123"));
+    }
+
+    /// A number out of its form breaks the contract whatever the status:
+    /// the error names the row and never the value.
+    #[test]
+    fn numbers_out_of_form_are_refused_by_row() {
+        for (v, expected) in [
+            (
+                full("999000001", "+447700900123"),
+                "row 7 has an NHS number that is not 10 digits",
+            ),
+            (
+                full("9990000018", "07700900123"),
+                "row 7 has a mobile number not in E.164 form",
+            ),
+        ] {
+            assert_eq!(verdict(v).unwrap_err(), expected);
         }
-        for n in samples {
-            assert_eq!(nhs_number(n), Some(format!("{n:010}")));
-            let e164 = uk_mobile_e164(n);
-            if (7_000_000_000..8_000_000_000).contains(&n) {
-                assert_eq!(e164, format!("+44{n}"));
-            } else {
-                assert_eq!(e164, "");
-            }
+        for (v, expected) in [
+            (
+                compact_one(10_000_000_000, 7_700_900_123),
+                "row 7 has an NHS number of more than 10 digits",
+            ),
+            (
+                compact_one(19, 2_079_460_000),
+                "row 7 has a mobile number that is not a UK mobile's national number",
+            ),
+        ] {
+            assert_eq!(compact(v).unwrap_err(), expected);
         }
-        assert_eq!(nhs_number(10_000_000_000), None);
-        assert_eq!(uk_mobile_e164(70_000_000_000), "");
     }
 }

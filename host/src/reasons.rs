@@ -211,7 +211,7 @@ mod tests {
         let patient = |row, status, cells: &[&str]| PatientVerdict {
             row,
             nhs_number: None,
-            mobile_number: Some("+447700900123".into()),
+            mobile_number: crate::MobileNumber::uk(7_700_900_123),
             status,
             reasons: vec![Reason {
                 code: "invalid-nhs-number".into(),

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codes::ReasonCode;
+use crate::numbers::{MobileNumber, NhsNumber};
 
 /// A name and a semver version (of a validator, or of rules).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -58,9 +59,9 @@ pub struct PatientVerdict {
     /// Spreadsheet row: header = 1, first patient = 2.
     pub row: u32,
     /// The 10 digits, when valid.
-    pub nhs_number: Option<String>,
+    pub nhs_number: Option<NhsNumber>,
     /// E.164 (`+447700900123`), when a valid UK mobile.
-    pub mobile_number: Option<String>,
+    pub mobile_number: Option<MobileNumber>,
     /// Accepted, rejected or likely-to-fail.
     pub status: Status,
     /// Every reason that applies.

@@ -27,4 +27,3 @@ pub use postgres::{CONNECT_TIMEOUT, POOL_SIZE, PostgresHistory};
 pub use receipt::{Receipt, Recorded};
 pub use sqlite::SqliteHistory;
 pub use store::{HistoryStore, NormaliseNumbers};
-pub(crate) use store::{is_uk_mobile, push_ten_digits, uk_mobile_e164};

@@ -163,7 +163,7 @@ impl Wanted {
         let mut wanted: Vec<(i64, u32)> = numbers
             .iter()
             .zip(0u32..)
-            .filter(|&(&n, _)| super::store::is_uk_mobile(n))
+            .filter(|&(&n, _)| crate::numbers::is_uk_mobile(n))
             .map(|(&n, at)| (PLUS_44 + n as i64, at))
             .collect();
         wanted.sort_unstable();

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use super::attempt::{Attempt, HistoryRecord, NumberHistory};
 use super::receipt::{Receipt, Recorded};
 use crate::error::{Error, Result};
+use crate::numbers::MobileNumber;
 
 /// A source of delivery history. Lookups are batched: one call a chunk of
 /// the file (about a megabyte) with every distinct number of its rows,
@@ -175,32 +176,8 @@ pub(crate) fn lookup_as_e164<S: HistoryStore + ?Sized>(
 /// The E.164 form of a UK mobile given as its national number without the
 /// 0 (`7700900123`): `+447700900123`. Anything but 7 and nine more digits
 /// gives an empty string, which no store has history for.
-pub(crate) fn uk_mobile_e164(digits: u64) -> String {
-    if !is_uk_mobile(digits) {
-        return String::new();
-    }
-    let mut out = String::with_capacity(13);
-    out.push_str("+44");
-    push_ten_digits(&mut out, digits);
-    out
-}
-
-/// Whether `digits` is a UK mobile's national number without the 0: 7 and
-/// nine more digits.
-pub(crate) fn is_uk_mobile(digits: u64) -> bool {
-    (7_000_000_000..8_000_000_000).contains(&digits)
-}
-
-/// Appends the last ten digits of `n`, zeros first. By hand because
-/// `format!("{n:010}")` took about 600 instructions a number: a tenth of a
-/// 100k-row batch with two numbers a patient (callgrind).
-pub(crate) fn push_ten_digits(out: &mut String, mut n: u64) {
-    let mut digits = [b'0'; 10];
-    for d in digits.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.extend(digits.iter().map(|&d| char::from(d)));
+fn uk_mobile_e164(digits: u64) -> String {
+    MobileNumber::uk(digits).map_or_else(String::new, |m| m.as_str().to_owned())
 }
 
 /// Hands each attempt of `histories` to `found` with the position in
