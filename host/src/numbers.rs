@@ -21,7 +21,7 @@ impl NhsNumber {
     /// The NHS number whose 10 digits `n` is, zeros first: `None` past 10
     /// digits.
     pub fn from_digits(n: u64) -> Option<NhsNumber> {
-        let mut digits = [b'0'; 10];
+        let mut digits = [0; 10];
         write_digits(&mut digits, n).then_some(NhsNumber(digits))
     }
 
@@ -94,15 +94,28 @@ pub(crate) fn is_uk_mobile(national: u64) -> bool {
     (7_000_000_000..8_000_000_000).contains(&national)
 }
 
-/// Writes the last `out.len()` digits of `n` into `out`, zeros first:
-/// `false` when `n` has more digits than that. By hand because
-/// `format!("{n:010}")` took about 600 instructions a number (callgrind).
-fn write_digits(out: &mut [u8; 10], mut n: u64) -> bool {
-    for d in out.iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
+/// Writes `n` as 10 digits into `out`, zeros first: `false` when it has
+/// more. Two digits at a time from a table, after one split into 32-bit
+/// halves: a digit at a time it was 200 instructions a number, half the
+/// cost of lifting a verdict (callgrind); `format!("{n:010}")` was 600.
+fn write_digits(out: &mut [u8; 10], n: u64) -> bool {
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+                                2021222324252627282930313233343536373839\
+                                4041424344454647484950515253545556575859\
+                                6061626364656667686970717273747576777879\
+                                8081828384858687888990919293949596979899";
+    if n >= 10_000_000_000 {
+        return false;
     }
-    n == 0
+    // The first two digits, then eight that fit a u32.
+    let (high, mut low) = ((n / 100_000_000) as usize, (n % 100_000_000) as u32);
+    for at in (1..5).rev() {
+        let pair = (low % 100) as usize * 2;
+        low /= 100;
+        out[at * 2..at * 2 + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    out[..2].copy_from_slice(&PAIRS[high * 2..high * 2 + 2]);
+    true
 }
 
 /// What both number types share: a string slice, compared, printed and
