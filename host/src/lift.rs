@@ -49,20 +49,16 @@ pub(crate) fn file_error(e: wit::FileError) -> Error {
 /// contract.
 pub(crate) fn verdict(v: wit::Verdict) -> Result<PatientVerdict, String> {
     let row = v.row;
-    let nhs_number = v
-        .nhs_number
-        .map(|n| {
-            NhsNumber::parse(&n)
-                .ok_or_else(|| format!("row {row} has an NHS number that is not 10 digits"))
-        })
-        .transpose()?;
-    let mobile_number = v
-        .mobile_number
-        .map(|n| {
-            MobileNumber::parse(&n)
-                .ok_or_else(|| format!("row {row} has a mobile number not in E.164 form"))
-        })
-        .transpose()?;
+    let nhs_number = read(
+        v.nhs_number,
+        |n| NhsNumber::parse(&n),
+        || format!("row {row} has an NHS number that is not 10 digits"),
+    )?;
+    let mobile_number = read(
+        v.mobile_number,
+        |n| MobileNumber::parse(&n),
+        || format!("row {row} has a mobile number not in E.164 form"),
+    )?;
     Ok(patient(
         row,
         nhs_number,
@@ -80,21 +76,12 @@ pub(crate) fn verdict(v: wit::Verdict) -> Result<PatientVerdict, String> {
 /// validator broke the contract.
 pub(crate) fn compact(v: wit::CompactVerdict) -> Result<PatientVerdict, String> {
     let row = v.row;
-    let nhs_number = v
-        .nhs_number
-        .map(|n| {
-            NhsNumber::from_digits(n)
-                .ok_or_else(|| format!("row {row} has an NHS number of more than 10 digits"))
-        })
-        .transpose()?;
-    let mobile_number = v
-        .mobile_number
-        .map(|n| {
-            MobileNumber::uk(n).ok_or_else(|| {
-                format!("row {row} has a mobile number that is not a UK mobile's national number")
-            })
-        })
-        .transpose()?;
+    let nhs_number = read(v.nhs_number, NhsNumber::from_digits, || {
+        format!("row {row} has an NHS number of more than 10 digits")
+    })?;
+    let mobile_number = read(v.mobile_number, MobileNumber::uk, || {
+        format!("row {row} has a mobile number that is not a UK mobile's national number")
+    })?;
     Ok(patient(
         row,
         nhs_number,
@@ -104,6 +91,16 @@ pub(crate) fn compact(v: wit::CompactVerdict) -> Result<PatientVerdict, String> 
         v.success_probability,
         v.cells,
     ))
+}
+
+/// A number the validator gave, read by `read`: `Err(broken())` when it is
+/// not in its form.
+fn read<T, N>(
+    given: Option<T>,
+    read: impl FnOnce(T) -> Option<N>,
+    broken: impl FnOnce() -> String,
+) -> Result<Option<N>, String> {
+    given.map(|n| read(n).ok_or_else(broken)).transpose()
 }
 
 /// The verdict both forms stand for, once their numbers are read.
