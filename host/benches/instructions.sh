@@ -23,11 +23,23 @@ if [ ! -f "$data/history.db" ]; then
     target/release/examples/bench_data "$data"
 fi
 
-# Instructions of `runs` batches, start-up and compile included.
+# Instructions of `runs` batches, start-up and compile included. Fails,
+# showing what went wrong, when repeat does (valgrind exits with its status)
+# or callgrind counted nothing.
 instructions() {
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-        target/release/examples/repeat "$data/patients.csv" "$1" "$2" 2>&1 > /dev/null |
-        awk '/Collected/ { gsub(",", "", $4); print $4 }'
+    local log count
+    if ! log=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        target/release/examples/repeat "$data/patients.csv" "$1" "$2" 2>&1 > /dev/null); then
+        echo "$log" | grep -v '^==' >&2
+        echo "examples/repeat failed on $data/patients.csv with history $1" >&2
+        return 1
+    fi
+    count=$(echo "$log" | awk '/Collected/ { gsub(",", "", $4); print $4 }')
+    if [ -z "$count" ]; then
+        echo "callgrind printed no instruction count for $1, $2 batches" >&2
+        return 1
+    fi
+    echo "$count"
 }
 
 for history in "$data/history.db" none; do
