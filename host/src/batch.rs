@@ -1,6 +1,7 @@
 //! One batch through a component, in the version of the world it
-//! implements: for 1.3.0 down to 1.1.0 the file in chunks and the verdicts
-//! page by page as they are ready (compact ones from 1.2.0), so neither side
+//! implements: for 1.4.0 down to 1.1.0 the file in chunks and the verdicts
+//! page by page as they are ready (compact ones from 1.2.0, as columns from
+//! 1.4.0), so neither side
 //! holds the whole file or all its verdicts; for 1.0.0 the whole file, then
 //! every verdict from `finish`. Each answer
 //! is checked against the file as it comes, and each call gets what is left
@@ -96,6 +97,10 @@ pub(crate) fn run(
             let calls = PageCalls::Current(exports.presend_validator_validator().batch());
             run.paged(calls, session)
         }
+        World::Ahead(exports) => {
+            let calls = PageCalls::Ahead(exports.presend_validator_validator().batch());
+            run.paged(calls, session)
+        }
         World::Compact(exports) => {
             let calls = PageCalls::Compact(exports.presend_validator_validator().batch());
             run.paged(calls, session)
@@ -111,8 +116,10 @@ pub(crate) fn run(
     }
 }
 
-/// A 1.3.0 component's batch calls.
+/// A 1.4.0 component's batch calls.
 type CurrentCalls<'a> = crate::bindings::exports::presend::validator::validator::GuestBatch<'a>;
+/// A 1.3.0 component's.
+type AheadCalls<'a> = crate::bindings::v1_3::exports::presend::validator::validator::GuestBatch<'a>;
 /// A 1.2.0 component's.
 type CompactCalls<'a> =
     crate::bindings::v1_2::exports::presend::validator::validator::GuestBatch<'a>;
@@ -123,8 +130,10 @@ type WholeCalls<'a> = crate::bindings::v1_0::exports::presend::validator::valida
 
 /// The batch calls of a component that gives its verdicts page by page.
 enum PageCalls<'a> {
-    /// 1.3.0: compact verdicts, history asked ahead with `pending-lookup`.
+    /// 1.4.0: pages as columns, history asked ahead with `pending-lookup`.
     Current(CurrentCalls<'a>),
+    /// 1.3.0: compact verdicts, history asked ahead with `pending-lookup`.
+    Ahead(AheadCalls<'a>),
     /// 1.2.0: compact verdicts, history asked with `lookup-mobiles`.
     Compact(CompactCalls<'a>),
     /// 1.1.0: verdicts, history asked with `lookup`.
@@ -133,6 +142,7 @@ enum PageCalls<'a> {
 
 /// One page of verdicts, as the component's version gives them.
 enum Page {
+    Columns(wit::VerdictPage),
     Compact(Vec<wit::CompactVerdict>),
     Verdicts(Vec<wit::Verdict>),
 }
@@ -144,6 +154,7 @@ impl Page {
 
     fn len(&self) -> usize {
         match self {
+            Page::Columns(page) => page.rows.len(),
             Page::Compact(page) => page.len(),
             Page::Verdicts(page) => page.len(),
         }
@@ -153,6 +164,7 @@ impl Page {
     /// the contract.
     fn verdicts(self) -> std::result::Result<Vec<PatientVerdict>, String> {
         match self {
+            Page::Columns(page) => lift::page(page),
             Page::Compact(page) => page.into_iter().map(lift::compact).collect(),
             Page::Verdicts(page) => page.into_iter().map(lift::verdict).collect(),
         }
@@ -164,6 +176,7 @@ macro_rules! each {
     ($calls:expr, $c:ident => $call:expr) => {
         match $calls {
             PageCalls::Current($c) => $call,
+            PageCalls::Ahead($c) => $call,
             PageCalls::Compact($c) => $call,
             PageCalls::Verdicts($c) => $call,
         }
@@ -195,7 +208,8 @@ impl PageCalls<'_> {
         max: u32,
     ) -> wasmtime::Result<std::result::Result<Page, wit::FileError>> {
         Ok(match self {
-            PageCalls::Current(c) => c.call_next_compact(store, session, max)?.map(Page::Compact),
+            PageCalls::Current(c) => c.call_next_page(store, session, max)?.map(Page::Columns),
+            PageCalls::Ahead(c) => c.call_next_compact(store, session, max)?.map(Page::Compact),
             PageCalls::Compact(c) => c.call_next_compact(store, session, max)?.map(Page::Compact),
             PageCalls::Verdicts(c) => c
                 .call_next_verdicts(store, session, max)?
@@ -301,8 +315,8 @@ impl Running<'_, '_> {
         }
     }
 
-    /// 1.3.0 down to 1.1.0: push a chunk, take the verdicts it completed,
-    /// and again; then `end`, and the last pages. A 1.3.0 validator asks
+    /// 1.4.0 down to 1.1.0: push a chunk, take the verdicts it completed,
+    /// and again; then `end`, and the last pages. A 1.3.0 or later validator asks
     /// for history while it reads (in `push` and `end`), as many numbers as
     /// the rows given so far can hold.
     fn paged(

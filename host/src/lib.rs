@@ -124,7 +124,7 @@
 //!    (one store's data and the host's imports), `runtime` (the engine,
 //!    linker, a fresh limited store per call, counters), `cache` (bytes to
 //!    a compiled component).
-//! 4. `options`; `world` (the world's versions, 1.3.0 down to 1.0.0,
+//! 4. `options`; `world` (the world's versions, 1.4.0 down to 1.0.0,
 //!    and the calls they share); `batch` (a batch through any of them, page
 //!    by page or whole); `validator` (a loaded component, its constructors, and its
 //!    calls).

@@ -181,9 +181,10 @@ impl Validator {
     }
 
     /// The version of the contract's world the component implements:
-    /// [`crate::WIT_VERSION`], whose verdicts come page by page with their
-    /// numbers as integers; 1.1.0, page by page with them as strings; or
-    /// 1.0.0, whose verdicts come all at once at the end of the file.
+    /// [`crate::WIT_VERSION`], whose verdicts come page by page as columns;
+    /// 1.3.0 or 1.2.0, page by page with their numbers as integers; 1.1.0,
+    /// page by page with them as strings; or 1.0.0, whose verdicts come all
+    /// at once at the end of the file.
     pub fn world_version(&self) -> &'static str {
         self.instances.pre.version()
     }

@@ -1,18 +1,19 @@
 //! The contract's world, as this host implements it: its version, whether a
 //! component's imports and exports fit it, and the calls common to every
-//! minor version it runs (1.3.0 and 1.2.0 through `next-compact`; 1.1.0
+//! minor version it runs (1.4.0 through `next-page`; 1.3.0 and 1.2.0
+//! through `next-compact`; 1.1.0
 //! through `next-verdicts`; 1.0.0 through `finish`).
 
 use wasmtime::Store;
 use wasmtime::component::{InstancePre, ResourceAny};
 
 use crate::bindings::presend::validator::types as wit;
-use crate::bindings::{PreSendValidator, PreSendValidatorPre, v1_0, v1_1, v1_2};
+use crate::bindings::{PreSendValidator, PreSendValidatorPre, v1_0, v1_1, v1_2, v1_3};
 use crate::error::{Error, Result};
 use crate::sandbox::Sandbox;
 
 /// The version of `wit/validator.wit` this host implements.
-pub const WIT_VERSION: &str = "1.3.0";
+pub const WIT_VERSION: &str = "1.4.0";
 
 /// Its major version: a component must implement this one.
 pub(crate) const WIT_MAJOR: u64 = 1;
@@ -58,8 +59,10 @@ fn minor_version(exports: &[String]) -> Option<u64> {
 
 /// A component linked once, in the version of the world it implements.
 pub(crate) enum WorldPre {
-    /// 1.3.0: compact verdicts page by page, history asked ahead.
+    /// 1.4.0: pages of verdicts as columns, history asked ahead.
     Current(PreSendValidatorPre<Sandbox>),
+    /// 1.3.0: compact verdicts page by page, history asked ahead.
+    Ahead(v1_3::PreSendValidatorPre<Sandbox>),
     /// 1.2.0: compact verdicts page by page.
     Compact(v1_2::PreSendValidatorPre<Sandbox>),
     /// 1.1.0: verdicts page by page.
@@ -71,7 +74,7 @@ pub(crate) enum WorldPre {
 impl WorldPre {
     /// Binds the exports of the version `pre` implements, as the name of
     /// its `validator` export says: wasmtime finds exports (as the linker
-    /// finds imports) by semver, so 1.3.0's bindings would bind a 1.2.0
+    /// finds imports) by semver, so 1.4.0's bindings would bind a 1.3.0
     /// component too, and the name is what tells them apart. A component
     /// with no such export is bound as the current version, so the error
     /// says what it misses.
@@ -87,6 +90,7 @@ impl WorldPre {
             Some(0) => WorldPre::Whole(v1_0::PreSendValidatorPre::new(pre)?),
             Some(1) => WorldPre::Paged(v1_1::PreSendValidatorPre::new(pre)?),
             Some(2) => WorldPre::Compact(v1_2::PreSendValidatorPre::new(pre)?),
+            Some(3) => WorldPre::Ahead(v1_3::PreSendValidatorPre::new(pre)?),
             _ => WorldPre::Current(PreSendValidatorPre::new(pre)?),
         })
     }
@@ -95,6 +99,7 @@ impl WorldPre {
     pub(crate) fn version(&self) -> &'static str {
         match self {
             WorldPre::Current(_) => WIT_VERSION,
+            WorldPre::Ahead(_) => "1.3.0",
             WorldPre::Compact(_) => "1.2.0",
             WorldPre::Paged(_) => "1.1.0",
             WorldPre::Whole(_) => "1.0.0",
@@ -105,6 +110,7 @@ impl WorldPre {
     pub(crate) fn instantiate(&self, store: &mut Store<Sandbox>) -> wasmtime::Result<World> {
         Ok(match self {
             WorldPre::Current(pre) => World::Current(pre.instantiate(store)?),
+            WorldPre::Ahead(pre) => World::Ahead(pre.instantiate(store)?),
             WorldPre::Compact(pre) => World::Compact(pre.instantiate(store)?),
             WorldPre::Paged(pre) => World::Paged(pre.instantiate(store)?),
             WorldPre::Whole(pre) => World::Whole(pre.instantiate(store)?),
@@ -114,8 +120,10 @@ impl WorldPre {
 
 /// An instance's exports.
 pub(crate) enum World {
-    /// 1.3.0.
+    /// 1.4.0.
     Current(PreSendValidator),
+    /// 1.3.0.
+    Ahead(v1_3::PreSendValidator),
     /// 1.2.0.
     Compact(v1_2::PreSendValidator),
     /// 1.1.0.
@@ -129,6 +137,7 @@ macro_rules! either {
     ($world:expr, $v:ident => $call:expr) => {
         match $world {
             World::Current($v) => $call,
+            World::Ahead($v) => $call,
             World::Compact($v) => $call,
             World::Paged($v) => $call,
             World::Whole($v) => $call,

@@ -1,7 +1,9 @@
 //! The wit-bindgen glue: `wit/validator.wit` on one side, the plain Rust
 //! validator on the other. Nothing here decides anything about patients.
 //!
-//! With the feature `contract-1-2` it implements the world as version 1.2.0
+//! With the feature `contract-1-3` it implements the world as version 1.3.0
+//! was released (`wit/1.3.0/`: no `next-page`, so pages go as lists of
+//! compact verdicts); with `contract-1-2` it implements the world as version 1.2.0
 //! was released (`wit/1.2.0/`: no `pending-lookup`, so history is asked as
 //! each group is judged), with `contract-1-1` as 1.1.0 was (`wit/1.1.0/`:
 //! no `next-compact` or `lookup-mobiles` either), and with `contract-1-0` as
@@ -32,11 +34,17 @@ use crate::verdict::{Reason, Status, Verdict};
 #[cfg(not(any(
     feature = "contract-1-0",
     feature = "contract-1-1",
-    feature = "contract-1-2"
+    feature = "contract-1-2",
+    feature = "contract-1-3"
 )))]
 wit_bindgen::generate!({
     world: "pre-send-validator",
     path: "../wit",
+});
+#[cfg(feature = "contract-1-3")]
+wit_bindgen::generate!({
+    world: "pre-send-validator",
+    path: "../wit/1.3.0",
 });
 #[cfg(feature = "contract-1-2")]
 wit_bindgen::generate!({
@@ -263,6 +271,21 @@ impl GuestBatch for BatchSession {
             .collect())
     }
 
+    #[cfg(not(any(
+        feature = "contract-1-0",
+        feature = "contract-1-1",
+        feature = "contract-1-2",
+        feature = "contract-1-3"
+    )))]
+    fn next_page(&self, max: u32) -> Result<t::VerdictPage, t::FileError> {
+        let verdicts = self.page(
+            max,
+            || self.ready(),
+            |numbers| self.take_or(numbers, lookup_mobiles),
+        )?;
+        Ok(page(crate::page::Page::of(&verdicts)))
+    }
+
     #[cfg(not(feature = "contract-1-0"))]
     fn columns(&self) -> Option<t::Columns> {
         let batch = self.batch.borrow();
@@ -466,6 +489,26 @@ fn compact(v: Verdict) -> t::CompactVerdict {
         reasons: v.reasons.into_iter().map(reason).collect(),
         success_probability: v.success_probability,
         cells: v.cells,
+    }
+}
+
+#[cfg(not(any(
+    feature = "contract-1-0",
+    feature = "contract-1-1",
+    feature = "contract-1-2",
+    feature = "contract-1-3"
+)))]
+fn page(p: crate::page::Page) -> t::VerdictPage {
+    t::VerdictPage {
+        rows: p.rows,
+        statuses: p.statuses.into_iter().map(status).collect(),
+        nhs_numbers: p.nhs_numbers,
+        mobile_numbers: p.mobile_numbers,
+        success_probabilities: p.success_probabilities,
+        reason_counts: p.reason_counts,
+        cell_counts: p.cell_counts,
+        text: p.text,
+        text_ends: p.text_ends,
     }
 }
 

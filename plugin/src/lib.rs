@@ -16,6 +16,7 @@ pub mod history;
 mod identity;
 pub mod mobile;
 pub mod nhs;
+pub mod page;
 mod plain;
 pub mod rules;
 pub mod seen;

@@ -342,6 +342,27 @@ fn verdicts_that_do_not_fit_the_file_are_refused() {
             "mobile-not-uk",
             "row 2 has a mobile number that is not a UK mobile's national number",
         ),
+        // Pages of columns (1.4.0) whose parts do not fit together.
+        (
+            "page-short-column",
+            "a page whose columns differ in length: rows 1, statuses 0",
+        ),
+        (
+            "page-text-past-end",
+            "row 2 has a reason or cell ending at byte 9 of its page's text, which is before the piece's start, past the text's end or inside a character",
+        ),
+        (
+            "page-inside-char",
+            "row 2 has a reason or cell ending at byte 1 of its page's text",
+        ),
+        (
+            "page-pieces-left",
+            "a page whose text has more pieces than its verdicts' reasons and cells: 2 left over",
+        ),
+        (
+            "page-many-reasons",
+            "row 2 has more reasons and cells than its page's text has pieces left",
+        ),
     ] {
         match expect_err(misbehave(&runtime, behaviour)) {
             Error::ContractViolation { message, .. } => {
@@ -350,7 +371,7 @@ fn verdicts_that_do_not_fit_the_file_are_refused() {
             other => panic!("{behaviour}: expected a contract violation, got {other:?}"),
         }
     }
-    assert_eq!(runtime.counters().contract_violations, 7);
+    assert_eq!(runtime.counters().contract_violations, 12);
     real_validator_still_works(&runtime);
 }
 

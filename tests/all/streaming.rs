@@ -1,5 +1,6 @@
 //! Streamed batches: the file read as it comes and verdicts handed over page
-//! by page (worlds 1.3.0 and 1.2.0 compact, 1.1.0 as they are), while 1.0.0
+//! by page (world 1.4.0 as columns, 1.3.0 and 1.2.0 compact, 1.1.0 as they
+//! are), while 1.0.0
 //! validators still run, whole.
 
 use std::io::Read;
@@ -11,7 +12,7 @@ use presend_host::{
     BatchOptions, Columns, Error, ErrorKind, Limits, PatientVerdict, Runtime, Validator,
     VerdictSink, WIT_VERSION,
 };
-use presend_test_guests::{VALIDATOR_1_0_0, VALIDATOR_1_1_0, VALIDATOR_1_2_0};
+use presend_test_guests::{VALIDATOR_1_0_0, VALIDATOR_1_1_0, VALIDATOR_1_2_0, VALIDATOR_1_3_0};
 
 use crate::common::{
     MemoryHistory, NOW, example, numbered_patients, options, validator, wit_version,
@@ -60,7 +61,7 @@ fn the_embedded_validator_implements_the_current_world() {
 }
 
 #[test]
-fn validators_of_1_2_0_1_1_0_and_1_0_0_still_run_and_agree_with_the_current_one() {
+fn validators_of_1_3_0_down_to_1_0_0_still_run_and_agree_with_the_current_one() {
     let runtime = Runtime::new().unwrap();
     let history: Arc<dyn HistoryStore> = Arc::new(
         presend_host::history::CsvHistory::load(example("history.csv"), validator()).unwrap(),
@@ -75,6 +76,7 @@ fn validators_of_1_2_0_1_1_0_and_1_0_0_still_run_and_agree_with_the_current_one(
     // The example has likely-to-fail patients: history was read.
     assert!(new.summary.likely_to_fail > 0);
     for (bytes, version) in [
+        (VALIDATOR_1_3_0, "1.3.0"),
         (VALIDATOR_1_2_0, "1.2.0"),
         (VALIDATOR_1_1_0, "1.1.0"),
         (VALIDATOR_1_0_0, "1.0.0"),
@@ -170,20 +172,21 @@ fn verdicts_come_page_by_page_with_history_asked_about_once_a_chunk() {
     assert_eq!(whole.patients, recorder.verdicts);
 }
 
-/// A 1.3.0 validator asks for each chunk's history as soon as it has read
-/// the chunk, and the host looks it up on its own thread while the
+/// A 1.3.0 or later validator asks for each chunk's history as soon as it
+/// has read the chunk, and the host looks it up on its own thread while the
 /// validator reads on; a 1.2.0 validator asks as it judges, and the host
 /// looks up on the thread that runs the batch. The verdicts are the same.
 #[test]
 fn a_1_3_0_validator_has_history_looked_up_on_another_thread_while_it_reads() {
     let runtime = Runtime::new().unwrap();
     let old = Validator::load(&runtime, VALIDATOR_1_2_0, "validator-1.2.0.wasm").unwrap();
+    let ahead = Validator::load(&runtime, VALIDATOR_1_3_0, "validator-1.3.0.wasm").unwrap();
     // About 2.3 MB: three chunks of a megabyte, so one lookup each.
     let file = numbered_patients(60_000);
     let chunks = file.len().div_ceil(1 << 20);
     assert_eq!(chunks, 3);
     let mut reports = Vec::new();
-    for v in [validator(), &old] {
+    for v in [validator(), &ahead, &old] {
         let history = MemoryHistory::new();
         history.add("+447912000007", 1, Outcome::PermanentFailure);
         let options = BatchOptions {
@@ -195,7 +198,7 @@ fn a_1_3_0_validator_has_history_looked_up_on_another_thread_while_it_reads() {
         assert_eq!(report.summary.likely_to_fail, 1);
         let threads = history.threads.lock().unwrap().clone();
         assert_eq!(threads.len(), chunks, "{}", v.world_version());
-        let expected = if v.world_version() == WIT_VERSION {
+        let expected = if v.world_version() != "1.2.0" {
             Some("presend-history".to_string())
         } else {
             std::thread::current().name().map(String::from)
@@ -207,8 +210,10 @@ fn a_1_3_0_validator_has_history_looked_up_on_another_thread_while_it_reads() {
         );
         reports.push(report);
     }
-    assert_eq!(reports[0].patients, reports[1].patients);
-    assert_eq!(reports[0].history, reports[1].history);
+    for other in &reports[1..] {
+        assert_eq!(reports[0].patients, other.patients);
+        assert_eq!(reports[0].history, other.history);
+    }
 }
 
 /// A store whose lookups panic (a bug in an embedder's store).

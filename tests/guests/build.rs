@@ -1,10 +1,10 @@
 //! Builds the test guests into `OUT_DIR`:
 //! - `hostile.wasm` from `hostile/`, exactly as the real validator is built
 //!   (`build-support/wasm_guest.rs`);
-//! - `validator-1.2.0.wasm`, `validator-1.1.0.wasm` and
-//!   `validator-1.0.0.wasm`: the real validator built against the world as
-//!   those versions were released (`wit/1.2.0/` and so on, the plugin's
-//!   features `contract-1-2`, `contract-1-1` and `contract-1-0`), to prove
+//! - `validator-1.3.0.wasm`, `validator-1.2.0.wasm`, `validator-1.1.0.wasm`
+//!   and `validator-1.0.0.wasm`: the real validator built against the world
+//!   as those versions were released (`wit/1.3.0/` and so on, the plugin's
+//!   features `contract-1-3` to `contract-1-0`), to prove
 //!   hosts still run validators of those versions;
 //! - components of other versions of the world, and one that imports WASI,
 //!   as wit-component's dummy modules: their functions only trap, which is
@@ -63,6 +63,7 @@ fn main() {
         ("contract-1-0", "1.0.0"),
         ("contract-1-1", "1.1.0"),
         ("contract-1-2", "1.2.0"),
+        ("contract-1-3", "1.3.0"),
     ] {
         let validator = wasm_guest::build_component_with(
             &root,
@@ -78,10 +79,10 @@ fn main() {
 
     let wit =
         std::fs::read_to_string(root.join("wit/validator.wit")).expect("reading wit/validator.wit");
-    let ours = "@1.3.0";
+    let ours = "@1.4.0";
     assert!(
         wit.contains(ours),
-        "wit/validator.wit is no longer version 1.3.0: update build.rs"
+        "wit/validator.wit is no longer version 1.4.0: update build.rs"
     );
     write(
         &out_dir.join("world-v2.wasm"),

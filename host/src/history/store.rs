@@ -12,7 +12,7 @@ use crate::numbers::MobileNumber;
 
 /// A source of delivery history. Lookups are batched: one call a chunk of
 /// the file (about a megabyte) with every distinct number of its rows,
-/// never one per patient. For a validator of contract 1.3.0 they run on a
+/// never one per patient. For a validator of contract 1.3.0 or later they run on a
 /// thread of the batch's own (`presend-history`), inside the batch's
 /// tracing span, while the validator reads on; one at a time for each
 /// batch, in the order asked. The write side (receipts, imports, prune) is

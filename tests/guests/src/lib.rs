@@ -35,3 +35,10 @@ pub const VALIDATOR_1_1_0: &[u8] =
 /// Here because hosts must keep running 1.2.0 validators.
 pub const VALIDATOR_1_2_0: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/validator-1.2.0.wasm"));
+
+/// The real validator, built against the world as 1.3.0 was released
+/// (`wit/1.3.0/`): compact verdicts page by page, history asked ahead with
+/// `pending-lookup` (no `next-page`). Here because hosts must keep running
+/// 1.3.0 validators.
+pub const VALIDATOR_1_3_0: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/validator-1.3.0.wasm"));

@@ -24,12 +24,15 @@
 //! |                 | verdicts that do not fit the file                           |
 //! | `pages-repeat`  | pages that give row 2 again and again, without end          |
 //! | `nhs-too-long`, `mobile-not-uk` | compact verdicts whose integers are no NHS number or UK mobile |
+//! | `page-short-column`, `page-text-past-end`, `page-inside-char`, `page-pieces-left`, `page-many-reasons` |
+//! |                 | pages of columns (1.4.0) whose parts do not fit together    |
 //!
 //! Anything else (its default rules are `well-behaved`): one accepted verdict
 //! for row 2. Judging is `finish` for a 1.0.0 host, the first `next-verdicts`
-//! after `end` (later pages are empty) for a 1.1.0 one, or the first
+//! after `end` (later pages are empty) for a 1.1.0 one, the first
 //! `next-compact` for a 1.2.0 or 1.3.0 one, which gives the same verdicts
-//! compact. Its verdicts with history say how many attempts the host gave.
+//! compact, or the first `next-page` for a 1.4.0 one, which gives them as
+//! columns. Its verdicts with history say how many attempts the host gave.
 //! Outside wasm32 the crate is empty.
 
 #![cfg(target_arch = "wasm32")]
@@ -132,6 +135,35 @@ impl GuestBatch for Session {
             "nhs-too-long" => page[0].nhs_number = Some(99_999_999_999),
             // A London landline's national number.
             "mobile-not-uk" => page[0].mobile_number = Some(2_079_460_000),
+            _ => {}
+        }
+        Ok(page)
+    }
+
+    fn next_page(&self, max: u32) -> Result<t::VerdictPage, t::FileError> {
+        let mut page = columns_of(self.next_compact(max)?);
+        if page.rows.is_empty() {
+            return Ok(page);
+        }
+        match self.rules.as_str() {
+            "page-short-column" => {
+                page.statuses.pop();
+            }
+            "page-text-past-end" => {
+                page.reason_counts[0] = 1;
+                page.text = "code".into();
+                page.text_ends = vec![4, 9];
+            }
+            "page-inside-char" => {
+                page.cell_counts[0] = 1;
+                page.text = "é".into();
+                page.text_ends = vec![1];
+            }
+            "page-pieces-left" => {
+                page.text = "left over".into();
+                page.text_ends = vec![4, 9];
+            }
+            "page-many-reasons" => page.reason_counts[0] = u32::MAX,
             _ => {}
         }
         Ok(page)
@@ -296,6 +328,38 @@ fn compact(v: t::Verdict) -> t::CompactVerdict {
         success_probability: v.success_probability,
         cells: v.cells,
     }
+}
+
+/// Compact verdicts as a page of columns (1.4.0), each number a column's
+/// integer (2^64 - 1 for none) and the reasons and cells pieces of one text.
+fn columns_of(page: Vec<t::CompactVerdict>) -> t::VerdictPage {
+    let mut p = t::VerdictPage {
+        rows: Vec::new(),
+        statuses: Vec::new(),
+        nhs_numbers: Vec::new(),
+        mobile_numbers: Vec::new(),
+        success_probabilities: Vec::new(),
+        reason_counts: Vec::new(),
+        cell_counts: Vec::new(),
+        text: String::new(),
+        text_ends: Vec::new(),
+    };
+    for v in page {
+        p.rows.push(v.row);
+        p.statuses.push(v.status);
+        p.nhs_numbers.push(v.nhs_number.unwrap_or(u64::MAX));
+        p.mobile_numbers.push(v.mobile_number.unwrap_or(u64::MAX));
+        p.success_probabilities
+            .push(v.success_probability.unwrap_or(f64::NAN));
+        p.reason_counts.push(v.reasons.len() as u32);
+        p.cell_counts.push(v.cells.len() as u32);
+        let pieces = v.reasons.into_iter().flat_map(|r| [r.code, r.message]);
+        for piece in pieces.chain(v.cells) {
+            p.text.push_str(&piece);
+            p.text_ends.push(p.text.len() as u32);
+        }
+    }
+    p
 }
 
 /// A pending lookup of one number, 07700 900123.
