@@ -135,19 +135,28 @@ pub(crate) fn page(p: wit::VerdictPage) -> Result<Vec<PatientVerdict>, String> {
                 "row {row} has more reasons and cells than its page's text has pieces left"
             ));
         }
-        let reasons = (0..reasons)
-            .map(|_| {
-                let code = pieces.next(row)?;
-                let message = pieces.next(row)?;
-                Ok(Reason {
-                    code: code.into(),
-                    message: message.to_string(),
+        // Most verdicts are accepted, with neither.
+        let reasons = if reasons == 0 {
+            Vec::new()
+        } else {
+            (0..reasons)
+                .map(|_| {
+                    let code = pieces.next(row)?;
+                    let message = pieces.next(row)?;
+                    Ok(Reason {
+                        code: code.into(),
+                        message: message.to_string(),
+                    })
                 })
-            })
-            .collect::<Result<_, String>>()?;
-        let cells = (0..cells)
-            .map(|_| pieces.next(row).map(str::to_string))
-            .collect::<Result<_, String>>()?;
+                .collect::<Result<_, String>>()?
+        };
+        let cells = if cells == 0 {
+            Vec::new()
+        } else {
+            (0..cells)
+                .map(|_| pieces.next(row).map(str::to_string))
+                .collect::<Result<_, String>>()?
+        };
         let probability = p.success_probabilities[i];
         verdicts.push(PatientVerdict {
             row,
