@@ -50,10 +50,14 @@ pub struct BatchResult {
     pub columns: Columns,
     /// One verdict per non-blank data row, in file order.
     pub verdicts: Vec<Verdict>,
-    /// How many distinct numbers history was asked for.
+    /// How many numbers history was asked for, summed over its questions:
+    /// each question holds a number once, but a number in rows of two
+    /// groups (rows pushed in two chunks, say) is in both questions and
+    /// counted twice. It depends on how the file was cut; the verdicts do not.
     pub numbers_looked_up: usize,
     /// History attempts dated after "now" by more than the rules' clock
     /// skew: they had not happened as of "now", so they were not counted.
+    /// Summed over the questions, as `numbers_looked_up` is.
     pub future_attempts: usize,
     /// The encoding the file was read as.
     pub encoding: Encoding,
@@ -297,8 +301,9 @@ impl Batch {
         self.decoder.encoding()
     }
 
-    /// How many distinct numbers history has been asked about, over all
-    /// pages, and how many attempts it gave were dated after "now".
+    /// How many numbers history has been asked about, summed over its
+    /// questions, and how many attempts it gave were dated after "now" (see
+    /// [`BatchResult::numbers_looked_up`]).
     pub fn history_counts(&self) -> (usize, usize) {
         (self.numbers_looked_up, self.future_attempts)
     }
@@ -691,6 +696,40 @@ mod tests {
                 Some("+447700900002".to_string())
             ]
         );
+    }
+
+    /// Regression (proptest, CI stop 26): a number in rows of two chunks is
+    /// asked about with each chunk, so the count of numbers looked up is
+    /// per question, and only the verdicts are the same however the file
+    /// was cut.
+    #[test]
+    fn a_number_in_rows_of_two_chunks_is_asked_and_counted_with_each() {
+        let file = b"NHS Number,Mobile\n9990000018,07700 900123\n9990000026,07700 900123\n";
+        let split = b"NHS Number,Mobile\n9990000018,07700 900123\n".len();
+        let mut asked = Vec::new();
+        let mut lookup = |numbers: &[Mobile]| {
+            asked.push(e164(numbers));
+            Vec::new()
+        };
+        let mut batch = Batch::new(Rules::default_rules(), NOW);
+        batch.push(&file[..split]).unwrap();
+        batch.push(&file[split..]).unwrap();
+        let cut = batch.finish(&mut lookup).unwrap();
+        let mut batch = Batch::new(Rules::default_rules(), NOW);
+        batch.push(file).unwrap();
+        let whole = batch.finish(&mut lookup).unwrap();
+        assert_eq!(
+            asked,
+            [
+                vec!["+447700900123"],
+                vec!["+447700900123"],
+                vec!["+447700900123"]
+            ]
+        );
+        assert_eq!((cut.numbers_looked_up, whole.numbers_looked_up), (2, 1));
+        assert_eq!(cut.verdicts, whole.verdicts);
+        // The second row is a duplicate number but not a duplicate patient.
+        assert_eq!(cut.verdicts.len(), 2);
     }
 
     #[test]
