@@ -1,9 +1,14 @@
 //! The same validation core, run natively and as the component, gives the
 //! same verdicts bit for bit: with the example file's real history, so the
 //! scores that depend on floating-point arithmetic (decay, the estimate) are
-//! compared too, not only the prior every number gets without history.
+//! compared too, not only the prior every number gets without history. And
+//! on any bytes (the fuzz seeds, and file-like bytes made at random), both
+//! give the same verdicts or the same file error: what crosses the WIT
+//! boundary loses or changes nothing, and the component never traps.
 
 use presend_host::history::{CsvHistory, HistoryStore};
+use presend_host::{Error, PatientVerdict};
+use proptest::prelude::*;
 
 use crate::common::{NOW, example, options, validator};
 
@@ -27,9 +32,21 @@ fn native_core_and_component_agree_bit_for_bit_with_history() {
         .validate(&patients, &options(Some(shared)))
         .unwrap();
 
-    assert_eq!(native.verdicts.len(), component.patients.len());
+    let scored_by_history = assert_same_verdicts(&native.verdicts, &component.patients);
+    // The comparison covered scores history changed, not just the prior.
+    assert!(
+        scored_by_history > 40,
+        "{scored_by_history} scored by history"
+    );
+}
+
+/// Asserts that the native core's verdicts and the component's are the
+/// same, field by field (probabilities bit for bit); returns how many were
+/// scored by history rather than given the prior.
+fn assert_same_verdicts(native: &[presend_plugin::Verdict], component: &[PatientVerdict]) -> usize {
+    assert_eq!(native.len(), component.len());
     let mut scored_by_history = 0;
-    for (n, c) in native.verdicts.iter().zip(&component.patients) {
+    for (n, c) in native.iter().zip(component) {
         assert_eq!(n.row, c.row);
         assert_eq!(n.status.as_str(), c.status.as_str(), "row {}", c.row);
         // The core's integers, written by the core's own formatting; the
@@ -78,9 +95,78 @@ fn native_core_and_component_agree_bit_for_bit_with_history() {
             scored_by_history += 1;
         }
     }
-    // The comparison covered scores history changed, not just the prior.
-    assert!(
-        scored_by_history > 40,
-        "{scored_by_history} scored by history"
-    );
+    scored_by_history
+}
+
+/// Runs `bytes` natively (no history) and through the real component, and
+/// asserts the same answer: the same verdicts, or the same file error.
+fn assert_same_answer(bytes: &[u8]) {
+    let mut batch = presend_plugin::Batch::new(presend_plugin::Rules::default_rules(), NOW);
+    let pushed = batch.push(bytes);
+    let native = pushed.and_then(|()| batch.finish(|_| Vec::new()));
+    match (native, validator().validate(bytes, &options(None))) {
+        (Ok(native), Ok(component)) => {
+            assert_same_verdicts(&native.verdicts, &component.patients);
+            assert_eq!(component.summary.total, component.patients.len());
+        }
+        (Err(native), Err(Error::File { code, message, row })) => {
+            assert_eq!(
+                (native.code, native.message.as_str(), native.row),
+                (code.as_str(), message.as_str(), row)
+            );
+        }
+        (native, component) => panic!(
+            "the native core and the component disagree: {:?} against {:?}",
+            native.map(|r| r.verdicts.len()),
+            component.map(|r| r.patients.len())
+        ),
+    }
+}
+
+/// The fuzz targets' seeds (`fuzz/seeds`): CI fuzzes the CSV reader
+/// natively; these are the batch path's cases through the real component.
+#[test]
+fn every_fuzz_seed_gets_the_native_cores_answer_from_the_component() {
+    let seeds = crate::common::root().join("fuzz/seeds");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&seeds).expect("fuzz/seeds is there") {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let result = std::panic::catch_unwind(|| assert_same_answer(&bytes));
+        assert!(result.is_ok(), "seed {}", path.display());
+        count += 1;
+    }
+    assert!(count >= 9, "{count} seeds in {}", seeds.display());
+}
+
+/// Bytes shaped like a patient file often enough to get past the header,
+/// with numbers valid and not, quotes, odd line ends, encodings' marks.
+fn file_like_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop_oneof![
+        Just(b"NHS Number,Mobile Number,Date of Birth\r\n".to_vec()),
+        Just(b"NHS Number;Mobile\n".to_vec()),
+        Just(b"999 000 0018".to_vec()),
+        Just(b"9990000026".to_vec()),
+        Just(b"+44 7700 900001".to_vec()),
+        Just(b"07700900002".to_vec()),
+        Just(b"020 7946 0000".to_vec()),
+        Just(b"31/12/1999".to_vec()),
+        Just(b"1999-02-30".to_vec()),
+        prop::sample::select(vec![",", ";", "\t", "\"", "\n", "\r\n", " "])
+            .prop_map(|s| s.as_bytes().to_vec()),
+        Just(b"\xEF\xBB\xBF".to_vec()),
+        Just(b"\xFF\xFE".to_vec()),
+        Just(b"\xE9".to_vec()),
+        prop::collection::vec(any::<u8>(), 0..6),
+    ];
+    prop::collection::vec(token, 0..80).prop_map(|t| t.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_bytes_get_the_native_cores_answer_from_the_component(bytes in file_like_bytes()) {
+        assert_same_answer(&bytes);
+    }
 }
