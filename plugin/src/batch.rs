@@ -728,8 +728,9 @@ mod tests {
         );
         assert_eq!((cut.numbers_looked_up, whole.numbers_looked_up), (2, 1));
         assert_eq!(cut.verdicts, whole.verdicts);
-        // The second row is a duplicate number but not a duplicate patient.
-        assert_eq!(cut.verdicts.len(), 2);
+        // Two valid NHS numbers sharing a mobile: two patients, both accepted.
+        let statuses: Vec<Status> = cut.verdicts.iter().map(|v| v.status).collect();
+        assert_eq!(statuses, [Status::Accepted, Status::Accepted]);
     }
 
     #[test]

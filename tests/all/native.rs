@@ -9,6 +9,7 @@
 use presend_host::history::{CsvHistory, HistoryStore};
 use presend_host::{Error, PatientVerdict};
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 
 use crate::common::{NOW, example, options, validator};
 
@@ -100,7 +101,8 @@ fn assert_same_verdicts(native: &[presend_plugin::Verdict], component: &[Patient
 
 /// Runs `bytes` natively (no history) and through the real component, and
 /// asserts the same answer: the same verdicts, or the same file error.
-fn assert_same_answer(bytes: &[u8]) {
+/// Returns whether the file had verdicts to compare.
+fn assert_same_answer(bytes: &[u8]) -> bool {
     let mut batch = presend_plugin::Batch::new(presend_plugin::Rules::default_rules(), NOW);
     let pushed = batch.push(bytes);
     let native = pushed.and_then(|()| batch.finish(|_| Vec::new()));
@@ -108,12 +110,14 @@ fn assert_same_answer(bytes: &[u8]) {
         (Ok(native), Ok(component)) => {
             assert_same_verdicts(&native.verdicts, &component.patients);
             assert_eq!(component.summary.total, component.patients.len());
+            true
         }
         (Err(native), Err(Error::File { code, message, row })) => {
             assert_eq!(
                 (native.code, native.message.as_str(), native.row),
                 (code.as_str(), message.as_str(), row)
             );
+            false
         }
         (native, component) => panic!(
             "the native core and the component disagree: {:?} against {:?}",
@@ -139,8 +143,9 @@ fn every_fuzz_seed_gets_the_native_cores_answer_from_the_component() {
     assert!(count >= 9, "{count} seeds in {}", seeds.display());
 }
 
-/// Bytes shaped like a patient file often enough to get past the header,
-/// with numbers valid and not, quotes, odd line ends, encodings' marks.
+/// Bytes shaped like a patient file, most of them opening with a header so
+/// that they get verdicts: numbers valid and not, quotes, odd line ends,
+/// encodings' marks.
 fn file_like_bytes() -> impl Strategy<Value = Vec<u8>> {
     let token = prop_oneof![
         Just(b"NHS Number,Mobile Number,Date of Birth\r\n".to_vec()),
@@ -159,14 +164,34 @@ fn file_like_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(b"\xE9".to_vec()),
         prop::collection::vec(any::<u8>(), 0..6),
     ];
-    prop::collection::vec(token, 0..80).prop_map(|t| t.concat())
+    let header = prop::sample::select(vec![
+        &b""[..],
+        b"NHS Number,Mobile Number,Date of Birth\n",
+        b"NHS Number,Mobile\r\n",
+        b"nhs number;mobile phone;dob\n",
+    ]);
+    (header, prop::collection::vec(token, 0..80))
+        .prop_map(|(header, tokens)| [header.to_vec(), tokens.concat()].concat())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
-
-    #[test]
-    fn any_bytes_get_the_native_cores_answer_from_the_component(bytes in file_like_bytes()) {
-        assert_same_answer(&bytes);
-    }
+#[test]
+fn any_bytes_get_the_native_cores_answer_from_the_component() {
+    let cases = 256;
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(cases));
+    let judged = std::sync::atomic::AtomicU32::new(0);
+    runner
+        .run(&file_like_bytes(), |bytes| {
+            if assert_same_answer(&bytes) {
+                judged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(())
+        })
+        .unwrap();
+    // Most cases got past the header, so verdicts were compared, not only
+    // file errors.
+    let judged = judged.into_inner();
+    assert!(
+        judged >= cases / 2,
+        "{judged} of {cases} files had verdicts"
+    );
 }
